@@ -1,0 +1,24 @@
+"""Entry point of the worker system: ``dramatiq gabay.actors``.
+
+Importing this package reads the settings once, builds the broker with gabay's middleware, makes it
+Dramatiq's broker and declares every actor. The platform API imports it too and enqueues with
+``actor.send()``.
+"""
+
+from __future__ import annotations
+
+from gabay.errors import ConfigError
+from gabay.settings import load_settings
+
+try:
+    settings = load_settings()
+except ConfigError as exc:  # one clear line instead of a traceback
+    raise SystemExit(f"gabay: {exc}") from None
+
+from gabay.broker import setup_broker
+
+broker = setup_broker(settings)
+
+from gabay.actors.system import probe  # noqa: E402
+
+__all__ = ["broker", "probe", "settings"]

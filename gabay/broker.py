@@ -1,0 +1,66 @@
+"""The Redis broker of gabay: Dramatiq's RedisBroker with our middleware and bounded recovery.
+
+Dramatiq recovers the messages of a dead worker only when a random "maintenance" pass (0.1 % of
+commands) happens on that queue after the worker's heartbeat is older than 60 s: in practice
+minutes to half an hour. :class:`GabayBroker` turns the random pass off and lets the Recovery
+middleware run it on every consumed queue once per second, with a shorter heartbeat timeout, so
+a killed worker's messages are back in their queue within ``HEARTBEAT_TIMEOUT`` + 1 s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
+
+from gabay.middleware import build_middleware
+from gabay.redis_connection import connect
+from gabay.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class GabayBroker(RedisBroker):
+    """RedisBroker whose dead-worker maintenance runs on a clock instead of by chance."""
+
+    def __init__(self, *, settings: Settings, client: redis.Redis, **kwargs: object) -> None:
+        self.settings = settings
+        super().__init__(
+            client=client,
+            namespace=settings.gabay_key_prefix + "dramatiq",
+            heartbeat_timeout=int(settings.heartbeat_timeout * 1000),
+            maintenance_chance=0,
+            middleware=build_middleware(settings, client),
+            **kwargs,
+        )
+
+    def run_maintenance(self, queue_name: str) -> None:
+        """Heartbeat, then requeue the unacked messages of dead workers on ``queue_name``."""
+        self.scripts["dispatch"](
+            args=[
+                "qsize",
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                1,
+                self._max_unpack_size(),
+            ],
+            keys=[self.namespace],
+        )
+
+
+def build_broker(settings: Settings, client: redis.Redis | None = None) -> GabayBroker:
+    """A broker for these settings (the client defaults to the resolved Redis)."""
+    return GabayBroker(settings=settings, client=client or connect(settings))
+
+
+def setup_broker(settings: Settings) -> GabayBroker:
+    """Build the broker and make it Dramatiq's global broker, before any actor is declared."""
+    broker = build_broker(settings)
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,3 @@
+from gabay.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""Bounded recovery of a killed worker's messages, and a heartbeat that never starves.
+
+Dramatiq's consumers heartbeat only while they poll; a process whose prefetch is full stops
+polling its queue. This middleware keeps one thread per worker process that, every second, for
+every queue the process consumes, heartbeats and runs the dead-worker maintenance pass (see
+``GabayBroker.run_maintenance``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from dramatiq import Broker, Middleware, Worker
+
+logger = logging.getLogger(__name__)
+
+
+class Recovery(Middleware):
+    """Heartbeat and requeue dead workers' messages once per ``interval`` seconds."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        queues = sorted(worker.consumers)
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(broker, queues), name="gabay-recovery", daemon=True
+        )
+        self._thread.start()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self, broker: Broker, queues: list[str]) -> None:
+        run_maintenance = getattr(broker, "run_maintenance", None)
+        if run_maintenance is None:
+            return
+        while not self._stop.wait(self.interval):
+            for queue_name in queues:
+                try:
+                    run_maintenance(queue_name)
+                except redis.RedisError as exc:
+                    logger.warning("Recovery pass on %s failed: %s", queue_name, exc)

@@ -1,0 +1,183 @@
+"""Settings: the only place the environment (and ``.env``) is read.
+
+Every other module receives a :class:`Settings` object. Secrets are ``SecretStr`` so that they
+never appear in a repr, a log line, an error or CLI output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from gabay.errors import ConfigError
+from gabay.rates import Rate, parse_rate
+
+#: Announced shutdown dates of model names we may be configured with.
+MODEL_SHUTDOWN_DATES = {"gpt-4o-mini": dt.date(2027, 1, 14), "gpt-4o-mini-2024-07-18": dt.date(2027, 1, 14)}
+#: Retired names that now fail with HTTP 400.
+RETIRED_MODELS = {"deepseek-chat": "deepseek-flash", "deepseek-reasoner": "deepseek-flash"}
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory, shared by every gabay command of this user on this machine."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gabay"
+
+
+class Settings(BaseSettings):
+    """All configuration of gabay, with the seed's variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # LLM providers
+    openai_api_key: SecretStr | None = None
+    deepseek_api_key: SecretStr | None = None
+    openai_chat_model: str = "gpt-4o-mini"
+    openai_feedback_model: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    deepseek_base_url: str = "https://api.deepseek.com"
+    deepseek_model: str = "deepseek-flash"
+    llm_timeout: float = Field(60.0, gt=0, description="overall deadline of one LLM call, seconds")
+    llm_prices: dict[str, tuple[float, float, float]] = Field(
+        default_factory=dict,
+        description="model -> (input, cached input, output) USD per 1M tokens; overrides the table",
+    )
+
+    # Redis
+    redis_url: SecretStr | None = None
+    redis_host: str | None = None
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(0, ge=0, le=15)
+    embedded_redis: Literal["auto", "always", "never"] = "auto"
+    gabay_key_prefix: str = "gabay:"
+    gabay_data_dir: Path = Field(default_factory=default_data_dir)
+
+    # Email
+    brevo_api_key: SecretStr | None = None
+    brevo_base_url: str = "https://api.brevo.com/v3"
+    brevo_timeout: float = Field(15.0, gt=0)
+    email_sender: str = "no-reply@gabay.example"
+    email_sender_name: str = "Gabay"
+    email_outbox_dir: Path | None = None
+
+    # Workers
+    enable_form_response_worker: bool = True
+    form_response_concurrency: int = Field(3, ge=1, le=1000)
+    form_response_rate_limit: Annotated[Rate, NoDecode] = Field(default_factory=lambda: parse_rate("10/m"))
+    question_generation_concurrency: int = Field(3, ge=1, le=1000)
+    worker_processes: int = Field(2, ge=1, le=64)
+    worker_threads: int = Field(8, ge=1, le=256)
+    drain_timeout: float = Field(30.0, ge=0, le=3600)
+    heartbeat_timeout: float = Field(15.0, ge=2, le=3600, description="seconds")
+    monitor_interval: float = Field(30.0, gt=0)
+    stuck_after: float = Field(300.0, gt=0, description="seconds of no start with work waiting")
+    job_ttl: int = Field(7 * 24 * 3600, ge=60, description="seconds a job record is kept")
+    callback_secret: SecretStr | None = None
+    log_level: str = "INFO"
+
+    # Dashboard
+    dashboard_username: str = "admin"
+    dashboard_password: SecretStr | None = None
+
+    @field_validator("form_response_rate_limit", mode="before")
+    @classmethod
+    def _parse_rate(cls, value: Any) -> Rate:
+        return parse_rate(value)
+
+    @field_serializer("form_response_rate_limit")
+    def _rate_as_text(self, value: Rate) -> str:
+        return str(value)
+
+    @field_validator("gabay_key_prefix")
+    @classmethod
+    def _prefix_ends_with_colon(cls, value: str) -> str:
+        if not value or not value.endswith(":"):
+            raise ValueError("must be non-empty and end with ':' (such as 'gabay:')")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _retired_models(self) -> Settings:
+        if self.deepseek_model in RETIRED_MODELS:
+            raise ValueError(
+                f"DEEPSEEK_MODEL={self.deepseek_model!r} was retired by DeepSeek on 2026-07-24; "
+                f"use {RETIRED_MODELS[self.deepseek_model]!r}"
+            )
+        return self
+
+    @property
+    def feedback_model(self) -> str:
+        return self.openai_feedback_model or self.openai_chat_model
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.email_outbox_dir or self.gabay_data_dir / "outbox"
+
+    @property
+    def redis_configured(self) -> bool:
+        """True when the operator named a Redis; then the embedded one is never started."""
+        return self.redis_url is not None or self.redis_host is not None
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under the gabay prefix, e.g. ``key("paused")`` -> ``gabay:paused``."""
+        return self.gabay_key_prefix + ":".join(parts)
+
+    def model_warnings(self, today: dt.date | None = None) -> list[str]:
+        """Warnings about configured models that are near or past their shutdown date."""
+        today = today or dt.date.today()
+        warnings = []
+        for name in {self.openai_chat_model, self.feedback_model}:
+            shutdown = MODEL_SHUTDOWN_DATES.get(name)
+            if shutdown and (shutdown - today).days <= 90:
+                when = "was shut down" if today >= shutdown else "shuts down"
+                warnings.append(
+                    f"OpenAI model {name!r} {when} on {shutdown.isoformat()}; "
+                    "set OPENAI_CHAT_MODEL / OPENAI_FEEDBACK_MODEL to its replacement (gpt-6-luna)"
+                )
+        return sorted(warnings)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment and ``.env``; a wrong value raises ConfigError.
+
+    The error is one line naming each bad variable; values of secrets are never echoed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        # Raised when a structured value (such as LLM_PRICES) is not valid JSON.
+        field = str(exc).split('"')[1] if '"' in str(exc) else "settings"
+        raise ConfigError(f"invalid configuration: {field.upper()}: not valid JSON") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{field.upper()}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
