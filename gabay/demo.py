@@ -41,7 +41,7 @@ def step_round_trip(demo: Demo) -> None:
     token = uuid.uuid4().hex
     started = time.monotonic()
     probe.send(token)
-    answer = _poll(lambda: broker.client.get(demo.settings.key("probe", token)), 30)
+    answer = bytes(_poll(lambda: broker.client.get(demo.settings.key("probe", token)), 30))  # type: ignore[call-overload]
     demo.say(f"Round trip through worker {answer.decode()}: {(time.monotonic() - started) * 1000:.0f} ms")
 
 
