@@ -19,6 +19,7 @@ from gabay.broker import setup_broker
 
 broker = setup_broker(settings)
 
+from gabay.actors import feedback, questions  # noqa: E402,F401
 from gabay.actors.system import probe  # noqa: E402
 
 __all__ = ["broker", "probe", "settings"]

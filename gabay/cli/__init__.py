@@ -52,4 +52,4 @@ def version() -> None:
     click.echo(f"gabay {gabay.__version__}")
 
 
-from gabay.cli import workers  # noqa: E402,F401  (registers its commands on ``main``)
+from gabay.cli import dashboard, feedback, operations, questions, workers  # noqa: E402,F401  (register commands)

@@ -14,14 +14,25 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from gabay.middleware.concurrency import ConcurrencyCaps
+from gabay.middleware.control import ClusterControl
+from gabay.middleware.draining import Draining
+from gabay.middleware.pause import Pause
+from gabay.middleware.rate_limit import RateLimits
 from gabay.middleware.recovery import Recovery
+from gabay.middleware.registry import WorkerRegistration
+from gabay.middleware.stats import Stats
 from gabay.settings import Settings
 
 
 def build_middleware(settings: Settings, client: redis.Redis) -> list[Middleware]:
     """Dramatiq's defaults without Prometheus (it binds 0.0.0.0 and keeps stale files), then ours.
 
-    Order matters: ``before_*`` hooks run in list order, ``after_*`` hooks in reverse.
+    Order matters: ``before_*`` hooks run in list order, ``after_*`` hooks in reverse. Stats sits
+    before Retries so that its ``after_process_message`` runs after Retries decided (it sees final
+    failures). The gates run in the order draining, pause, concurrency cap, rate limit: a message
+    is held back before it takes a slot, and it takes a (releasable) slot before it spends a
+    (non-refundable) rate-limit start.
     """
     return [
         AgeLimit(),
@@ -29,7 +40,14 @@ def build_middleware(settings: Settings, client: redis.Redis) -> list[Middleware
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        Stats(),
         Retries(max_retries=10, min_backoff=2000, max_backoff=300_000),
         CurrentMessage(),
+        Draining(),
+        Pause(),
+        ConcurrencyCaps(),
+        RateLimits(),
         Recovery(),
+        WorkerRegistration(),
+        ClusterControl(),
     ]

@@ -1,0 +1,1 @@
+"""Placeholder: the feedback actors are being written."""

@@ -1,0 +1,1 @@
+"""Placeholder: the questions actors are being written."""

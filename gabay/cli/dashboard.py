@@ -1,0 +1,3 @@
+"""Placeholder: the dashboard commands are being written."""
+
+from gabay.cli import main  # noqa: F401
