@@ -7,3 +7,7 @@ from dramatiq import Middleware
 
 class ConcurrencyCaps(Middleware):
     """Not implemented yet."""
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"max_concurrency"}

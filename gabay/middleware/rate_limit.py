@@ -7,3 +7,7 @@ from dramatiq import Middleware
 
 class RateLimits(Middleware):
     """Not implemented yet."""
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"rate_limit"}
