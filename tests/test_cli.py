@@ -1,0 +1,85 @@
+"""The gabay command: version, configuration, errors as one line, and `gabay workers` supervision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import redis
+from click.testing import CliRunner
+
+import gabay
+from gabay.cli import main
+from gabay.settings import Settings
+from tests.support.polling import wait_for
+from tests.support.processes import ROOT
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"gabay {gabay.__version__}"
+
+
+def test_config_masks_every_secret(monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-top-secret")
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "pw-top-secret")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 0
+    assert "top-secret" not in result.output
+    assert '"openai_api_key": "**********"' in result.output
+
+
+def test_a_wrong_setting_is_one_clear_line_and_exit_code_1(monkeypatch) -> None:
+    monkeypatch.setenv("FORM_RESPONSE_RATE_LIMIT", "ten")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "gabay: invalid configuration: FORM_RESPONSE_RATE_LIMIT: invalid rate 'ten': "
+        "expected N/s, N/m, N/h or N/<seconds>s, such as 10/m or 5/2s"
+    ]
+
+
+def test_dramatiq_refuses_to_start_on_a_wrong_setting_with_one_line() -> None:
+    env = {**os.environ, "FORM_RESPONSE_CONCURRENCY": "zero"}
+    result = subprocess.run([sys.executable, "-c", "import gabay.actors"], env=env, cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "gabay: invalid configuration: FORM_RESPONSE_CONCURRENCY: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
+    redis_client: redis.Redis, settings: Settings, tmp_path
+) -> None:
+    log = open(tmp_path / "supervisor.log", "wb")  # noqa: SIM115
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "gabay.cli", "workers", "-p", "1", "-t", "1"],
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=log)
+    try:
+        def worker_pids() -> list[int]:
+            dramatiq_main = _children(supervisor.pid)
+            return [pid for main_pid in dramatiq_main for pid in _children(main_pid)]
+
+        heartbeats = f"{settings.gabay_key_prefix}dramatiq:__heartbeats__"
+        wait_for(lambda: redis_client.zcard(heartbeats) == 1, timeout=30,
+                 message="the first worker process to be ready")
+        [first] = worker_pids()
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: redis_client.get(settings.key("restarts")) == b"1", timeout=30,
+                 message="the restart to be counted")
+        [second] = wait_for(worker_pids, timeout=30, message="a new worker process")
+        assert second != first
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) == 0
+        log.close()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
