@@ -1,1 +1,158 @@
-"""Placeholder: the questions actors are being written."""
+"""The question pipeline: retrieval -> generation -> validation, one actor per queue.
+
+``generate_questions.send(request)`` validates the request, creates the job record and enqueues
+the first stage; each stage sends the next one a small typed message (retrieval passes on only
+the selected passages). A stage that fails for want of a provider is retried by Dramatiq; bad
+input and rejected provider calls are final (``throws=``: dead-lettered at once, no retries) and
+the job record shows the error. An optional callback posts the result, signed, with retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from pydantic import ValidationError
+
+from gabay.actors import broker, settings
+from gabay.callbacks import callback_body, post_callback
+from gabay.errors import InvalidInput, JobNotFound, ProviderRejected
+from gabay.jobs import JobStatus, JobStore
+from gabay.question_stages import QuestionStages
+from gabay.questions import QuestionRequest, QuestionTask, describe, parse_request
+from gabay.queues import GENERATION, RETRIEVAL, VALIDATION
+
+logger = logging.getLogger(__name__)
+
+STAGE_RETRIES = 3
+STAGE_OPTIONS: dict[str, Any] = {
+    "max_concurrency": settings.question_generation_concurrency,
+    "max_retries": STAGE_RETRIES,
+    "min_backoff": 2_000,
+    "max_backoff": 60_000,
+    "throws": (InvalidInput, ProviderRejected),
+}
+store = JobStore(broker.client, settings)
+stages = QuestionStages(store, settings)
+
+
+@dramatiq.actor(queue_name=RETRIEVAL, **STAGE_OPTIONS)
+def retrieve_passages(request: Any, job_id: str | None = None) -> None:
+    """Stage 1: split the document, pick the passages, hand them to drafting."""
+    job_id = job_id or _job_id_of(request)
+    with _failures_recorded(job_id, request.get("callback_url") if isinstance(request, dict) else None):
+        task = stages.retrieve(job_id, parse_request(request))
+        draft_questions.send(task.model_dump(mode="json"))
+
+
+@dramatiq.actor(queue_name=GENERATION, **STAGE_OPTIONS)
+def draft_questions(task: Any) -> None:
+    """Stage 2: draft more questions than requested, with their answer keys."""
+    parsed = _parse_task(task)
+    with _failures_recorded(parsed.job_id, parsed.callback_url):
+        validate_questions.send(stages.draft(parsed).model_dump(mode="json"))
+
+
+@dramatiq.actor(queue_name=VALIDATION, **STAGE_OPTIONS)
+def validate_questions(task: Any) -> None:
+    """Stage 3: check the drafts; another drafting round if too few survive; then the result."""
+    parsed = _parse_task(task)
+    with _failures_recorded(parsed.job_id, parsed.callback_url):
+        checked = stages.validate(parsed)
+        if stages.needs_another_round(checked):
+            next_round = checked.model_copy(update={"round": checked.round + 1})
+            draft_questions.send(next_round.model_dump(mode="json"))
+            return
+        result = stages.result(checked)
+        store.succeed(parsed.job_id, result.model_dump(mode="json"), shortfall=result.shortfall)
+        if parsed.callback_url:
+            _schedule_callback(parsed.job_id, parsed.callback_url)
+
+
+@dramatiq.actor(queue_name=VALIDATION, max_retries=8, min_backoff=1_000, max_backoff=120_000,
+                throws=(InvalidInput, JobNotFound))
+def deliver_callback(job_id: str, url: str) -> None:
+    """POST the job's result to ``url`` (signed); retried with backoff, dead-lettered at the end."""
+    record = store.get(job_id)
+    if record.details.get("callback", {}).get("delivered"):
+        return  # a second run changes nothing
+    status = post_callback(url, callback_body(record), settings, job_id)
+    store.update(job_id, lambda r: r.details.__setitem__("callback", {"delivered": True, "status": status}))
+
+
+class QuestionPipeline:
+    """``generate_questions``: validates the request, creates the job, enqueues the first stage."""
+
+    actor = retrieve_passages
+
+    def send(self, request: QuestionRequest | dict[str, Any]) -> str:
+        """Enqueue the pipeline and return the job id (InvalidInput on a bad request)."""
+        parsed = parse_request(request)
+        job_id = parsed.request_id or uuid.uuid4().hex
+        record = store.create("questions", job_id, document_id=parsed.document.id,
+                              count=parsed.count, question_types=parsed.question_types)
+        if record.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
+            return job_id  # the same request again: the job already exists
+        self.actor.send(parsed.model_dump(mode="json"), job_id)
+        return job_id
+
+
+generate_questions = QuestionPipeline()
+
+
+def _job_id_of(request: Any) -> str:
+    given = request.get("request_id") if isinstance(request, dict) else None
+    if isinstance(given, str) and 0 < len(given) <= 100:
+        return given
+    message = CurrentMessage.get_current_message()
+    return message.message_id if message is not None else uuid.uuid4().hex
+
+
+def _parse_task(task: Any) -> QuestionTask:
+    try:
+        return QuestionTask.model_validate(task)
+    except ValidationError as exc:
+        job_id = task.get("job_id") if isinstance(task, dict) else None
+        error = InvalidInput("invalid stage message: " + describe(exc))
+        if isinstance(job_id, str):
+            _fail(job_id, str(error))
+        raise error from None
+
+
+class _failures_recorded:  # a context manager named like the function it acts as
+    """Turn a final failure into a failed job record (and its callback); always re-raise."""
+
+    def __init__(self, job_id: str, callback_url: str | None) -> None:
+        self.job_id = job_id
+        self.callback_url = callback_url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, InvalidInput | ProviderRejected) or _last_attempt():
+            _fail(self.job_id, str(exc) or type(exc).__name__)
+            if self.callback_url:
+                _schedule_callback(self.job_id, self.callback_url)
+
+
+def _last_attempt() -> bool:
+    message = CurrentMessage.get_current_message()
+    return message is None or int(message.options.get("retries", 0)) >= STAGE_RETRIES
+
+
+def _fail(job_id: str, error: str) -> None:
+    try:
+        store.fail(job_id, error)
+    except JobNotFound:
+        store.create("questions", job_id)
+        store.fail(job_id, error)
+
+
+def _schedule_callback(job_id: str, url: str) -> None:
+    deliver_callback.send(job_id, url)

@@ -1,0 +1,189 @@
+"""The question pipeline's typed data: the request, what each stage hands to the next, the result.
+
+The request is validated with pydantic at ``send()`` and again in the worker. Stage messages carry
+only what the next stage needs: retrieval passes on the selected passages (with their ids), never
+the whole document.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from gabay.errors import InvalidInput
+
+QuestionType = Literal["multiple_choice", "true_false", "short_answer"]
+Difficulty = Literal["easy", "medium", "hard"]
+ALL_TYPES: tuple[QuestionType, ...] = ("multiple_choice", "true_false", "short_answer")
+MAX_DOCUMENT_CHARS = 200_000
+MAX_COUNT = 50
+_ALLOWED_CONTROLS = {"\n", "\r", "\t"}
+
+
+def check_text(value: str, what: str) -> str:
+    """Reject control characters (other than newline, tab) and non-characters: text only."""
+    for char in value:
+        if char in _ALLOWED_CONTROLS:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
+            raise ValueError(f"{what} contains a control or non-text character ({ord(char):#06x})")
+    return value
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    title: str = Field("", max_length=500)
+    text: str = Field(max_length=MAX_DOCUMENT_CHARS)
+
+    @field_validator("id", "title")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return check_text(value, "document id/title")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("document text is empty")
+        return check_text(value, "document text")
+
+
+class QuestionRequest(BaseModel):
+    """What the platform sends to ``generate_questions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:\-]{1,100}$")
+    document: Document
+    count: int = Field(5, ge=1, le=MAX_COUNT)
+    question_types: list[QuestionType] = Field(default_factory=lambda: list(ALL_TYPES), min_length=1)
+    difficulty: Difficulty = "medium"
+    topic: str | None = Field(None, max_length=500)
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    callback_url: HttpUrl | None = None
+
+    @field_validator("question_types")
+    @classmethod
+    def _unique(cls, value: list[QuestionType]) -> list[QuestionType]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_text(value, "topic").strip() or None
+
+
+def parse_request(data: Any) -> QuestionRequest:
+    """Validate a request; InvalidInput with every problem on one line."""
+    if isinstance(data, QuestionRequest):
+        return data
+    try:
+        return QuestionRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput("invalid question request: " + describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+class Passage(BaseModel):
+    """A piece of the document along its structure, with its heading path."""
+
+    id: str
+    headings: list[str] = Field(default_factory=list)
+    text: str
+
+
+class Draft(BaseModel):
+    """A candidate question: it cites its passage and carries its answer key."""
+
+    id: str
+    type: QuestionType
+    question: str
+    options: list[str] = Field(default_factory=list)
+    answer: str
+    passage_id: str
+    evidence: str = ""
+
+
+class Rejection(BaseModel):
+    draft_id: str
+    question: str
+    reason: str
+
+
+class Question(BaseModel):
+    """A validated question, as returned to the platform."""
+
+    id: str
+    type: QuestionType
+    question: str
+    options: list[str] = Field(default_factory=list)
+    answer: str
+    passage_id: str
+    headings: list[str] = Field(default_factory=list)
+    evidence: str = ""
+
+
+class QuestionTask(BaseModel):
+    """What a stage hands to the next: the brief, the passages, and the work so far."""
+
+    job_id: str
+    document_id: str
+    title: str = ""
+    count: int
+    question_types: list[QuestionType]
+    difficulty: Difficulty
+    topic: str | None = None
+    language: str = "en"
+    callback_url: str | None = None
+    round: int = 1
+    passages: list[Passage]
+    drafts: list[Draft] = Field(default_factory=list)
+    accepted: list[Question] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(default_factory=list)
+
+    @classmethod
+    def from_request(cls, job_id: str, request: QuestionRequest, passages: list[Passage]) -> QuestionTask:
+        return cls(job_id=job_id, document_id=request.document.id, title=request.document.title,
+                   count=request.count, question_types=request.question_types,
+                   difficulty=request.difficulty, topic=request.topic, language=request.language,
+                   callback_url=str(request.callback_url) if request.callback_url else None,
+                   passages=passages)
+
+    def passage(self, passage_id: str) -> Passage | None:
+        return next((p for p in self.passages if p.id == passage_id), None)
+
+    @property
+    def drafts_wanted(self) -> int:
+        """More drafts than needed, so that validation can reject some."""
+        missing = self.count - len(self.accepted)
+        return int(missing * 1.5) + 2
+
+
+class QuestionResult(BaseModel):
+    """The job's result: exactly ``count`` questions, or fewer with the shortfall's reason."""
+
+    document_id: str
+    count: int
+    questions: list[Question]
+    shortfall: str | None = None
+    rejected: int = 0
+
+
+def normalize(text: str) -> str:
+    """Lower case, single spaces, no punctuation: for comparing texts."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(re.findall(r"\w+", text))

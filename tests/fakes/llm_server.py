@@ -1,0 +1,326 @@
+"""A fake OpenAI-compatible chat server (OpenAI or DeepSeek flavour) on 127.0.0.1.
+
+A real HTTP server in a thread, so the real ``openai`` SDK talks real HTTP to it. Tests script
+what it does with a queue of behaviours (answer, delay, 429, 500, trickle, hang, blank or
+malformed JSON, 401, 400, 402, insufficient quota, ...); when the queue is empty it answers with
+``responder(request_body)``. Every request is kept in ``requests`` for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[dict[str, Any]], dict[str, Any] | str]
+RETIRED = {"deepseek-chat", "deepseek-reasoner"}
+
+
+@dataclass
+class Behaviour:
+    """What the server does for one request."""
+
+    kind: str = "answer"  # answer | status | trickle | hang | raw
+    content: Any = None  # JSON-able object, or a string sent as the message content
+    status: int = 200
+    error: dict[str, Any] | None = None  # the inner ``error`` object of an error body
+    text_body: str | None = None  # a plain-text error body instead of JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    finish_reason: str = "stop"
+    usage: dict[str, int] | None = None
+
+
+# Behaviours, named as in the API checklists ------------------------------------------------------
+
+def answer(content: Any = None, delay: float = 0.0, **usage: int) -> Behaviour:
+    return Behaviour(content=content, delay=delay, usage=usage or None)
+
+
+def rate_limited(retry_after: str | None = None, retry_after_ms: str | None = None) -> Behaviour:
+    headers = {}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = retry_after_ms
+    return Behaviour(kind="status", status=429, headers=headers, error={
+        "message": "Rate limit reached for requests", "type": "requests", "param": None,
+        "code": "rate_limit_exceeded"})
+
+
+def insufficient_quota() -> Behaviour:
+    return Behaviour(kind="status", status=429, headers={"retry-after-ms": "10"}, error={
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "param": None, "code": "insufficient_quota"})
+
+
+def server_error(status: int = 500) -> Behaviour:
+    return Behaviour(kind="status", status=status, headers={"retry-after-ms": "10"}, error={
+        "message": "The server had an error processing your request.", "type": "server_error",
+        "param": None, "code": None})
+
+
+def unauthorized() -> Behaviour:
+    return Behaviour(kind="status", status=401, error={
+        "message": "Incorrect API key provided: sk-test****abcd.", "type": "invalid_request_error",
+        "param": None, "code": "invalid_api_key"})
+
+
+def bad_request(message: str = "Invalid request") -> Behaviour:
+    return Behaviour(kind="status", status=400, error={
+        "message": message, "type": "invalid_request_error", "param": None,
+        "code": "invalid_request_error"})
+
+
+def payment_required() -> Behaviour:
+    return Behaviour(kind="status", status=402, error={
+        "message": "Insufficient Balance", "type": "unknown_error", "param": None,
+        "code": "invalid_request_error"})
+
+
+def unprocessable_text() -> Behaviour:
+    return Behaviour(kind="status", status=422,
+                     text_body="Failed to deserialize the JSON body into the target type")
+
+
+def blank() -> Behaviour:
+    """DeepSeek's JSON mode when the output was not JSON: spaces, finish_reason stop."""
+    return Behaviour(content="   \n  ")
+
+
+def malformed() -> Behaviour:
+    return Behaviour(content='{"questions": [ {"question": "cut off')
+
+
+def insufficient_resource() -> Behaviour:
+    return Behaviour(content="{}", finish_reason="insufficient_system_resource")
+
+
+def trickle(seconds: float, interval: float = 0.1, content: Any = None) -> Behaviour:
+    """200 headers, then a blank line every ``interval`` for ``seconds``, then the answer."""
+    return Behaviour(kind="trickle", delay=seconds, content=content, headers={"interval": str(interval)})
+
+
+def hang(seconds: float = 30.0) -> Behaviour:
+    """Accept the request and say nothing for ``seconds``."""
+    return Behaviour(kind="hang", delay=seconds)
+
+
+class FakeLLMServer:
+    """The server; ``flavour`` is ``openai`` or ``deepseek`` (usage fields, errors, base URL)."""
+
+    def __init__(self, flavour: str = "openai", api_key: str = "sk-test-key",
+                 responder: Responder | None = None) -> None:
+        self.flavour = flavour
+        self.api_key = api_key
+        self.responder: Responder = responder or (lambda body: {"ok": True})
+        self.behaviours: deque[Behaviour] = deque()
+        self.default: Behaviour = Behaviour()  # what to do when nothing is scripted
+        self.inflight = 0
+        self.max_inflight = 0
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        root = f"http://{host}:{port}"
+        return f"{root}/v1" if self.flavour == "openai" else root
+
+    def script(self, *behaviours: Behaviour) -> None:
+        with self.lock:
+            self.behaviours.extend(behaviours)
+
+    def next_behaviour(self) -> Behaviour | None:
+        with self.lock:
+            return self.behaviours.popleft() if self.behaviours else None
+
+    def bodies(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r["body"] for r in self.requests]
+
+    def start(self) -> FakeLLMServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.closing.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def completion_body(self, request: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
+        content = behaviour.content
+        if content is None:
+            content = self.responder(request)
+        text = content if isinstance(content, str) else json.dumps(content)
+        prompt = sum(len(str(m.get("content", ""))) for m in request.get("messages", [])) // 4 + 1
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(text) // 4 + 1, "cached_tokens": 0}
+        usage.update(behaviour.usage or {})
+        return self._shape(request, text, behaviour.finish_reason, usage)
+
+    def _shape(self, request: dict[str, Any], text: str, finish: str,
+               counts: dict[str, int]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
+        cached = counts["cached_tokens"]
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": prompt + completion}
+        if self.flavour == "deepseek":
+            usage.update(prompt_cache_hit_tokens=cached, prompt_cache_miss_tokens=prompt - cached,
+                         completion_tokens_details={"reasoning_tokens": 0})
+            if (request.get("thinking") or {}).get("type") != "disabled":
+                message["reasoning_content"] = "Let me think about this."
+            model = request.get("model", "deepseek-flash")
+        else:
+            usage.update(prompt_tokens_details={"cached_tokens": cached, "audio_tokens": 0},
+                         completion_tokens_details={"reasoning_tokens": 0, "audio_tokens": 0,
+                                                    "accepted_prediction_tokens": 0,
+                                                    "rejected_prediction_tokens": 0})
+            model = str(request.get("model", "gpt-4o-mini")) + "-2024-07-18"
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+                "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake",
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "usage": usage}
+
+    def automatic_error(self, request: dict[str, Any]) -> Behaviour | None:
+        """What the real API rejects by itself, whatever was scripted."""
+        if self.flavour != "deepseek":
+            return None
+        if request.get("model") in RETIRED:
+            return bad_request("Model Not Exist")
+        if (request.get("response_format") or {}).get("type") == "json_schema":
+            return bad_request("This response_format type is unavailable now")
+        return None
+
+
+def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"fake": server})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeLLMServer
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        body = json.loads(raw or b"{}")
+        with self.fake.lock:
+            self.fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path not in ("/v1/chat/completions", "/chat/completions"):
+            return self._error(404, {"message": "Not found", "type": "invalid_request_error",
+                                     "param": None, "code": None})
+        if self.headers.get("Authorization") != f"Bearer {self.fake.api_key}":
+            return self._send_behaviour(body, unauthorized())
+        behaviour = self.fake.automatic_error(body) or self.fake.next_behaviour() or self.fake.default
+        with self.fake.lock:
+            self.fake.inflight += 1
+            self.fake.max_inflight = max(self.fake.max_inflight, self.fake.inflight)
+        try:
+            self._send_behaviour(body, behaviour)
+        finally:
+            with self.fake.lock:
+                self.fake.inflight -= 1
+
+    def _send_behaviour(self, body: dict[str, Any], behaviour: Behaviour) -> None:
+        if behaviour.kind == "hang":
+            self.fake.closing.wait(behaviour.delay)
+            self.close_connection = True
+            return None
+        if behaviour.kind == "status":
+            if behaviour.text_body is not None:
+                return self._send(behaviour.status, behaviour.text_body.encode(), "text/plain",
+                                  behaviour.headers)
+            return self._error(behaviour.status, behaviour.error or {}, behaviour.headers)
+        if behaviour.delay and behaviour.kind == "answer":
+            self.fake.closing.wait(behaviour.delay)
+        payload = json.dumps(self.fake.completion_body(body, behaviour)).encode()
+        if behaviour.kind == "trickle":
+            return self._trickle(payload, behaviour)
+        return self._send(200, payload, "application/json", {})
+
+    def _trickle(self, payload: bytes, behaviour: Behaviour) -> None:
+        interval = float(behaviour.headers.get("interval", "0.1"))
+        lines = max(1, int(behaviour.delay / interval))
+        self.send_response(200)
+        self._common_headers("application/json", lines + len(payload))
+        self.end_headers()
+        try:
+            for _ in range(lines):
+                self.wfile.write(b"\n")
+                self.wfile.flush()
+                if self.fake.closing.wait(interval):
+                    return
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    def _error(self, status: int, error: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps({"error": error}).encode(), "application/json", headers or {})
+
+    def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            self._common_headers(content_type, len(payload))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    def _common_headers(self, content_type: str, length: int) -> None:
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+        if self.fake.flavour == "openai":
+            for name, value in (("x-ratelimit-limit-requests", "60"),
+                                ("x-ratelimit-remaining-requests", "59"),
+                                ("x-ratelimit-limit-tokens", "150000"),
+                                ("x-ratelimit-remaining-tokens", "149984"),
+                                ("x-ratelimit-reset-requests", "1s"),
+                                ("x-ratelimit-reset-tokens", "6m0s")):
+                self.send_header(name, value)
+        else:
+            self.send_header("x-ds-trace-id", uuid.uuid4().hex)
+
+
+def exam_responder(body: dict[str, Any]) -> dict[str, Any]:
+    """A competent fake examiner: drafts with the extractive generator, approves every draft."""
+    from gabay.offline_questions import generate_drafts
+    from gabay.questions import Passage, QuestionTask
+
+    task = json.loads(body["messages"][-1]["content"])
+    if task.get("task") == "validate_questions":
+        return {"verdicts": [{"id": q["id"], "ok": True, "reason": ""} for q in task["questions"]]}
+    wanted = sum(task["how_many"].values())
+    brief = QuestionTask(job_id="fake", document_id="fake", count=wanted,
+                         question_types=list(task["how_many"]), difficulty=task["difficulty"],
+                         passages=[Passage(**p) for p in task["passages"]])
+    drafts = generate_drafts(brief, wanted)
+    return {"questions": [d.model_dump(exclude={"id"}) for d in drafts]}
+
+
+@contextmanager
+def running(flavour: str = "openai", **kwargs: Any) -> Iterator[FakeLLMServer]:
+    """A started server, stopped at the end of the block."""
+    server = FakeLLMServer(flavour, **kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
