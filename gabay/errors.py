@@ -18,7 +18,9 @@ class InvalidInput(GabayError):
 
 
 class ProviderError(GabayError):
-    """An LLM provider call failed."""
+    """An LLM provider call failed; ``call`` is its gabay.jobs.LLMCall (ok=False) when known."""
+
+    call: object | None = None
 
 
 class ProviderUnavailable(ProviderError):
@@ -29,16 +31,31 @@ class ProviderRejected(ProviderError):
     """A final provider failure (401, 400, insufficient quota): retrying cannot help."""
 
 
+class CallbackFailed(GabayError):
+    """A result callback could not be delivered (connection error or non-2xx answer): retried."""
+
+
 class EmailError(GabayError):
     """Sending an email failed."""
 
 
 class EmailRetryable(EmailError):
-    """A transient email failure (429, 5xx, connection): retry later."""
+    """A transient email failure (429, 5xx, connection): retry later.
+
+    ``retry_after``: seconds the server asked us to wait, when it said. ``maybe_sent``: False
+    only when the email surely was not accepted (a 429), True when it may have been (no answer).
+    """
+
+    retry_after: float | None = None
+    maybe_sent: bool = True
 
 
 class EmailRejected(EmailError):
     """A final email failure (400, 401, 402): fix the configuration or the input."""
+
+
+class EmailUncertain(EmailError):
+    """An earlier attempt may have sent the email and its idempotency key expired: not re-sent."""
 
 
 class JobNotFound(GabayError):
