@@ -45,7 +45,21 @@ def step_round_trip(demo: Demo) -> None:
     demo.say(f"Round trip through worker {answer.decode()}: {(time.monotonic() - started) * 1000:.0f} ms")
 
 
-STEPS: list[Callable[[Demo], None]] = [step_round_trip]
+def step_questions(demo: Demo) -> None:
+    """Question generation from the sample documents (retrieval -> generation -> validation)."""
+    from gabay.questions_demo import demo_questions
+
+    demo_questions(demo)
+
+
+def step_feedback(demo: Demo) -> None:
+    """Exam feedback for the sample submissions (AI feedback -> Jinja email -> Brevo or outbox)."""
+    from gabay.feedback_demo import demo_feedback
+
+    demo_feedback(demo)
+
+
+STEPS: list[Callable[[Demo], None]] = [step_round_trip, step_questions, step_feedback]
 
 
 def run_demo(settings: Settings, processes: int = 2, threads: int = 4) -> int:

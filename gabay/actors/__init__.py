@@ -8,18 +8,20 @@ Dramatiq's broker and declares every actor. The platform API imports it too and 
 from __future__ import annotations
 
 from gabay.errors import ConfigError
-from gabay.settings import load_settings
+from gabay.settings import Settings, load_settings
 
 try:
-    settings = load_settings()
+    settings: Settings = load_settings()
 except ConfigError as exc:  # one clear line instead of a traceback
     raise SystemExit(f"gabay: {exc}") from None
 
-from gabay.broker import setup_broker
+from gabay.broker import GabayBroker, setup_broker
 
-broker = setup_broker(settings)
+broker: GabayBroker = setup_broker(settings)
 
 from gabay.actors import feedback, questions  # noqa: E402,F401
+from gabay.actors.feedback import process_form_response  # noqa: E402
+from gabay.actors.questions import generate_questions  # noqa: E402
 from gabay.actors.system import probe  # noqa: E402
 
-__all__ = ["broker", "probe", "settings"]
+__all__ = ["broker", "generate_questions", "probe", "process_form_response", "settings"]

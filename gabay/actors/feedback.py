@@ -1,1 +1,78 @@
-"""Placeholder: the feedback actors are being written."""
+"""The form response worker: ``process_form_response.send(submission)`` -> job id.
+
+``send()`` validates the submission (InvalidInput for bad input, nothing enqueued), creates the
+job record and enqueues on ``form-response-processing``. The worker validates again, then runs
+:func:`gabay.feedback_pipeline.process`. Final errors (bad input, an email Brevo rejects, an email
+that may have gone out too long ago to re-send safely) go to the dead-letter queue at once;
+transient ones (Brevo 429/5xx/unreachable, Redis) are retried with backoff, a 429 after the
+``x-sib-ratelimit-reset`` seconds Brevo asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from gabay.broker import GabayBroker
+from gabay.delivery import Hook
+from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
+from gabay.feedback_pipeline import FeedbackContext, enqueue_record, process
+from gabay.queues import FORM_RESPONSE
+from gabay.submissions import parse_submission
+
+#: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all: well inside
+#: Brevo's 30-minute idempotency window, so a retry after an unanswered send is deduplicated.
+MAX_RETRIES = 8
+MAX_RETRY_AFTER_MS = 15 * 60 * 1000
+FINAL_ERRORS = (InvalidInput, EmailRejected, EmailUncertain)
+
+# The broker that gabay.actors set up (read from Dramatiq: importing it from the package would
+# be an import cycle that type checkers cannot resolve).
+broker = dramatiq.get_broker()
+assert isinstance(broker, GabayBroker), "import gabay.actors, which sets up the broker"
+settings = broker.settings
+
+ACTOR_OPTIONS: dict[str, Any] = {
+    "queue_name": FORM_RESPONSE,
+    "max_retries": MAX_RETRIES,
+    "min_backoff": 2_000,
+    "max_backoff": 120_000,
+    "throws": FINAL_ERRORS,
+    "time_limit": 10 * 60 * 1000,
+    "max_concurrency": settings.form_response_concurrency,
+    "rate_limit": settings.form_response_rate_limit,
+}
+
+context = FeedbackContext.build(settings, broker.client)
+
+
+class SubmissionActor(dramatiq.Actor):
+    """An actor whose ``send`` validates a submission and returns its job id."""
+
+    def send(self, submission: Any) -> str:  # type: ignore[override]
+        """Validate and enqueue ``submission``; the same response id always gives the same job id."""
+        valid = parse_submission(submission)
+        job_id = enqueue_record(context, valid)
+        self.send_with_options(args=(valid.as_message(),))
+        return job_id
+
+
+def run(submission: Any, hook: Hook | None = None) -> None:
+    """The body of the actor (shared with test variants that inject a hook)."""
+    message = CurrentMessage.get_current_message()
+    retries = int(message.options.get("retries", 0)) if message is not None else 0
+    try:
+        process(context, submission, final_attempt=retries >= MAX_RETRIES, hook=hook)
+    except EmailRetryable as exc:
+        if exc.retry_after is None:
+            raise
+        delay = min(int(exc.retry_after * 1000), MAX_RETRY_AFTER_MS)
+        raise dramatiq.Retry(str(exc), delay=delay) from exc
+
+
+@dramatiq.actor(actor_class=SubmissionActor, **ACTOR_OPTIONS)
+def process_form_response(submission: dict[str, Any]) -> None:
+    """Personal feedback on one exam submission, emailed to the student exactly once."""
+    run(submission)

@@ -1,3 +1,85 @@
-"""Placeholder: the feedback commands are being written."""
+"""``gabay feedback SUBMISSION.json [--wait]``: email personal feedback on an exam submission."""
 
-from gabay.cli import main  # noqa: F401
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gabay.cli import get_settings, main
+from gabay.errors import GabayError, InvalidInput
+from gabay.jobs import JobRecord, JobStatus, JobStore
+
+POLL_SECONDS = 0.2
+
+
+@main.command()
+@click.argument("submission", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait for the outcome and show where the email went.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait with --wait.")
+@click.pass_context
+def feedback(ctx: click.Context, submission: Path, wait: bool, timeout: float) -> None:
+    """Enqueue SUBMISSION.json (a form response) for feedback by email."""
+    get_settings(ctx)
+    from gabay.actors.feedback import context, process_form_response
+
+    data = read_submission(submission)
+    job_id = process_form_response.send(data)
+    click.echo(f"Job {job_id} enqueued.")
+    if not wait:
+        click.echo(f"Follow it with: gabay job {job_id}")
+        return
+    record = wait_for(context.store, job_id, timeout)
+    show_feedback(record)
+    if record.status is JobStatus.FAILED:
+        ctx.exit(1)
+
+
+def read_submission(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path} is not a JSON file: {exc}") from None
+
+
+def wait_for(store: JobStore, job_id: str, timeout: float) -> JobRecord:
+    """Poll the job record until it succeeded or failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = store.get(job_id)
+        if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return record
+        if time.monotonic() > deadline:
+            raise GabayError(f"job {job_id} not finished after {timeout:g} s "
+                             f"(status {record.status}); follow it with: gabay job {job_id}")
+        time.sleep(POLL_SECONDS)
+
+
+def show_feedback(record: JobRecord) -> None:
+    """Status, stages, cost, then the score, the subject and where the email went."""
+    click.echo(f"Job {record.id} (feedback): {record.status}")
+    for stage, timing in record.stages.items():
+        took = f"{timing.seconds * 1000:.0f} ms" if timing.seconds is not None else "running"
+        click.echo(f"  {stage}: {took}")
+    click.echo(f"  LLM: {record.total_tokens} tokens, ${record.cost_usd:.6f}")
+    if record.status is JobStatus.FAILED or record.result is None:
+        click.echo(f"Error: {record.error}")
+        return
+    result = record.result
+    click.echo(f"Score: {result['score']['label']}")
+    click.echo(f"To: {result['to']}")
+    click.echo(f"Subject: {result['subject']}")
+    click.echo(f"Feedback by: {result['feedback_source']}")
+    click.echo(f"Sent: {describe_delivery(result)}")
+
+
+def describe_delivery(result: dict[str, Any]) -> str:
+    """``outbox file /path/x.eml`` or ``Brevo message <id>`` (or accepted on an earlier attempt)."""
+    if result.get("via") == "outbox":
+        return f"outbox file {result['outbox_path']}"
+    if result.get("message_id"):
+        return f"Brevo message {result['message_id']}"
+    return "Brevo (accepted on an earlier attempt)"
