@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from gabay.embedded_redis import EmbeddedRedis
+from gabay.embedded_redis import EmbeddedRedis, answers
 from gabay.errors import RedisUnavailable
 from gabay.settings import Settings
 
@@ -20,7 +20,7 @@ def resolve_redis_url(settings: Settings) -> str:
     if settings.redis_host is not None:
         return f"redis://{settings.redis_host}:{settings.redis_port}/{settings.redis_db}"
     local = f"{LOCAL_URL}/{settings.redis_db}"
-    if _answers(local):
+    if answers(local):
         return local
     if settings.embedded_redis == "never":
         raise RedisUnavailable(
@@ -55,13 +55,3 @@ def describe_url(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
-
-
-def _answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
