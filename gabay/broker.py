@@ -16,6 +16,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
+from gabay.intake import GabayConsumer, Intake
 from gabay.middleware import build_middleware
 from gabay.redis_connection import connect
 from gabay.settings import Settings
@@ -24,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 
 class GabayBroker(RedisBroker):
-    """RedisBroker whose dead-worker maintenance runs on a clock instead of by chance."""
+    """RedisBroker whose dead-worker maintenance runs on a clock instead of by chance.
+
+    Its consumers ask the process's :class:`~gabay.intake.Intake` before fetching: a paused
+    queue or a draining process fetches nothing (see gabay.intake).
+    """
 
     def __init__(self, *, settings: Settings, client: redis.Redis, **kwargs: object) -> None:
         self.settings = settings
@@ -36,6 +41,11 @@ class GabayBroker(RedisBroker):
             middleware=build_middleware(settings, client),
             **kwargs,
         )
+        self.intake = Intake(self.client, self.namespace, self.broker_id)
+
+    @property
+    def consumer_class(self) -> type[GabayConsumer]:
+        return GabayConsumer
 
     def run_maintenance(self, queue_name: str) -> None:
         """Heartbeat, then requeue the unacked messages of dead workers on ``queue_name``."""

@@ -8,6 +8,7 @@ and stop, SIGHUP makes Dramatiq reload its workers.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -50,6 +51,12 @@ class WorkerCommand:
             argv += ["--watch", str(Path(gabay.__file__).parent)]
         return argv
 
+    def env(self) -> dict[str, str]:
+        """This environment with this interpreter's directory first in PATH: Dramatiq's SIGHUP
+        reload (``gabay restart``, ``--watch``) re-executes the ``python`` that PATH finds."""
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        return {**os.environ, "PATH": path}
+
 
 @dataclass
 class Supervisor:
@@ -66,7 +73,7 @@ class Supervisor:
         backoff = 1.0
         while True:
             started = time.monotonic()
-            self._child = subprocess.Popen(self.command.argv())
+            self._child = subprocess.Popen(self.command.argv(), env=self.command.env())
             code = self._child.wait()
             if self._stopping.is_set():
                 return 0 if code in (0, -signal.SIGTERM) else code

@@ -21,7 +21,7 @@ from gabay.middleware.pause import Pause
 from gabay.middleware.rate_limit import RateLimits
 from gabay.middleware.recovery import Recovery
 from gabay.middleware.registry import WorkerRegistration
-from gabay.middleware.stats import Stats
+from gabay.middleware.stats import RunningJobs, Stats
 from gabay.settings import Settings
 
 
@@ -47,6 +47,7 @@ def build_middleware(settings: Settings, client: redis.Redis) -> list[Middleware
         Pause(),
         ConcurrencyCaps(),
         RateLimits(),
+        RunningJobs(),  # after the gates: only real starts count as running
         Recovery(),
         WorkerRegistration(),
         ClusterControl(),

@@ -1,9 +1,221 @@
-"""Placeholder: Draining is being written (see the middleware issue)."""
+"""Draining: on SIGTERM/SIGINT (or SIGHUP) a worker process finishes its work and loses nothing.
+
+Steps, in this process only (the rest of the cluster keeps running):
+
+1. At the signal: stop fetching from every queue, tell the worker threads to take no new job,
+   and put back at once every message fetched but not started (the in-memory work queue, the
+   consumers' caches, the delayed messages held in memory) so that other processes can take
+   them now.
+2. Wait up to ``DRAIN_TIMEOUT`` seconds (counted from the signal) for the running jobs.
+3. At the deadline, put the jobs still running back at the head of their queues, unchanged (same
+   message, same retry count: no retry is used). Their threads are dropped from Dramatiq's
+   shutdown join, so the process closes its connections and exits 0 at once.
+
+The waiting happens in ``before_worker_shutdown``, before Dramatiq starts its own
+``--worker-shutdown-timeout``, so that timeout never cuts the drain short. A second signal still
+kills the process (Dramatiq's behaviour); its messages then come back after ``HEARTBEAT_TIMEOUT``.
+"""
 
 from __future__ import annotations
 
-from dramatiq import Middleware
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import redis
+from dramatiq import Broker, Message, Middleware, Worker
+from dramatiq.common import iter_queue
+
+from gabay.intake import Intake, PutBack
+
+logger = logging.getLogger(__name__)
+
+#: While waiting for the active jobs, look for newly delivered unstarted messages this often (s).
+RESWEEP_EVERY = 0.25
+
+Handler = Callable[[int, FrameType | None], Any]
 
 
 class Draining(Middleware):
-    """Not implemented yet."""
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active: dict[str, tuple[Any, int]] = {}  # redis id -> (message, thread ident)
+        self._begun_at: float | None = None
+        self._reason = ""
+        self._wake = threading.Event()
+        self._swept = threading.Lock()
+        self._sweep_done = False
+        self._worker: Worker | None = None
+        self._broker: Broker | None = None
+
+    # -- the signal ---------------------------------------------------------------------------------
+
+    def after_process_boot(self, broker: Broker) -> None:
+        """Wrap the dramatiq CLI's handlers so that the drain starts at the signal, not ~1 s later."""
+        self._broker = broker
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous = signal.getsignal(signum)
+            if callable(previous):
+                try:
+                    signal.signal(signum, self._wrap(previous))
+                except ValueError:  # not the main thread
+                    return
+
+    def _wrap(self, previous: Handler) -> Handler:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.begin(f"Received {signal.Signals(signum).name}")
+            previous(signum, frame)
+
+        return handler
+
+    def begin(self, reason: str) -> None:
+        """Stop taking work now; the sweep runs on the drain thread (no I/O in a signal handler)."""
+        if self._begun_at is not None:
+            return
+        self._begun_at = time.monotonic()
+        self._reason = reason
+        if self._intake is not None:
+            self._intake.draining.set()
+        self._wake.set()
+
+    # -- the worker's life --------------------------------------------------------------------------
+
+    def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        """A fresh start (an in-process Worker may be started again on the same broker)."""
+        self._broker, self._worker = broker, None
+        self._begun_at, self._sweep_done = None, False
+        self._wake.clear()
+        with self._cond:
+            self._active.clear()
+        if self._intake is not None:
+            self._intake.draining.clear()
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        self._worker = worker
+        self._broker = broker
+        threading.Thread(target=self._on_wake, name="gabay-drain", daemon=True).start()
+
+    @property
+    def _intake(self) -> Intake | None:
+        return getattr(self._broker, "intake", None)
+
+    def _on_wake(self) -> None:
+        self._wake.wait()
+        self._sweep()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._worker, self._broker = worker, broker
+        self.begin("Shutdown requested")
+        if self._intake is not None:
+            self._intake.draining.set()
+        self._sweep()
+        timeout = float(getattr(getattr(broker, "settings", None), "drain_timeout", 30.0))
+        assert self._begun_at is not None
+        deadline = self._begun_at + timeout
+        while True:
+            with self._cond:
+                remaining = deadline - time.monotonic()
+                if not self._active or remaining <= 0:
+                    unfinished = list(self._active.values())
+                    break
+                self._cond.wait(min(remaining, RESWEEP_EVERY))
+            self._sweep()  # anything a fetch in flight at the signal delivered since
+        if not unfinished:
+            logger.info("All active jobs completed")
+            return
+        count = self._put_back([(m.queue_name, m) for m, _ in unfinished], acked_later=True)
+        busy = {ident for _, ident in unfinished}
+        for thread in worker.workers:
+            if thread.ident in busy:
+                thread.stop()
+        worker.workers[:] = [t for t in worker.workers if t.ident not in busy]
+        logger.warning("Drain timeout reached: requeued %d unfinished job(s)", count)
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        if self._begun_at is not None:
+            logger.info("Graceful shutdown completed in %.1f s", time.monotonic() - self._begun_at)
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        intake: Intake | None = getattr(broker, "intake", None)
+        with self._cond:
+            draining = intake is not None and intake.draining.is_set()
+            if not draining:
+                self._active[message.options.get("redis_message_id", message.message_id)] = (
+                    message, threading.get_ident())
+                return
+        assert intake is not None
+        intake.put_back(message.queue_name, [message])
+        raise PutBack("this worker process is shutting down")
+
+    def after_process_message(self, broker: Broker, message: Message, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        self._finished(message)
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        self._finished(message)
+
+    def _finished(self, message: Message) -> None:
+        with self._cond:
+            if self._active.pop(message.options.get("redis_message_id", message.message_id), None):
+                self._cond.notify_all()
+
+    # -- putting back -------------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        """Put back everything fetched but not started; the first time, also stop the threads."""
+        with self._swept:
+            if self._worker is None:
+                return
+            first, self._sweep_done = not self._sweep_done, True
+            if first:
+                logger.info("%s, shutting down gracefully...", self._reason)
+                for thread in self._worker.workers:
+                    thread.stop()  # each finishes its current job and takes no other
+            count = self._put_back(self._take_unstarted(self._worker), acked_later=False)
+            if count:
+                logger.info("Put back %d fetched but unstarted message(s) for other workers", count)
+            with self._cond:
+                active = len(self._active)
+            if first and active:
+                logger.info("Waiting for %d active jobs to complete...", active)
+
+    def _take_unstarted(self, worker: Worker) -> list[tuple[str, Any]]:
+        """Empty the in-memory work queue and the delayed messages held by the consumers."""
+        taken: list[tuple[str, Any]] = []
+        for _, message in iter_queue(worker.work_queue):
+            worker.work_queue.task_done()
+            taken.append((message.queue_name, message))
+        for name, thread in list(worker.consumers.items()):
+            for _, message in iter_queue(thread.delay_queue):
+                thread.delay_queue.task_done()
+                taken.append((name, message))
+        for name, message in taken:
+            consumer = getattr(worker.consumers.get(name), "consumer", None)
+            if consumer is not None and hasattr(consumer, "forget"):
+                consumer.forget(message)
+        return taken
+
+    def _put_back(self, items: list[tuple[str, Any]], *, acked_later: bool) -> int:
+        intake = self._intake
+        if intake is None or not items:
+            return 0
+        by_queue: dict[str, list[Any]] = defaultdict(list)
+        for name, message in items:
+            by_queue[name].append(message)
+        count = 0
+        for name, messages in by_queue.items():
+            try:
+                count += intake.put_back(name, messages, acked_later=acked_later)
+            except redis.RedisError as exc:
+                logger.error("Could not put back %d message(s) of %s (they come back after the "
+                             "heartbeat timeout): %s", len(messages), name, exc)
+        return count

@@ -1,9 +1,81 @@
-"""Placeholder: Pause is being written (see the middleware issue)."""
+"""Pause: paused queues start no job in any worker process; their messages wait in Redis.
+
+The flags live in Redis (:class:`PauseFlags`). Each worker process reads them once before its
+consumers start (a process that starts while a queue is paused honours it) and then every
+``interval`` seconds from a thread. While a queue is paused the process's consumer does not fetch
+from it at all (no fetch-and-defer storm however long the queue); a message that was already
+prefetched when the pause came is put back at the head of its queue when a worker thread reaches
+it, with its retry count untouched. Delayed messages keep moving from ``<q>.DQ`` to ``<q>``.
+"""
 
 from __future__ import annotations
 
-from dramatiq import Middleware
+import logging
+import threading
+
+import redis
+from dramatiq import Broker, Message, Middleware, Worker
+
+from gabay.intake import Intake, PutBack
+from gabay.middleware.pause_flags import PauseFlags, PauseState
+from gabay.settings import Settings
+
+__all__ = ["Pause", "PauseFlags", "PauseState"]
+
+logger = logging.getLogger(__name__)
 
 
 class Pause(Middleware):
-    """Not implemented yet."""
+    """Keeps the process's view of the pause flags fresh and holds back paused starts."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        intake: Intake | None = getattr(broker, "intake", None)
+        settings: Settings | None = getattr(broker, "settings", None)
+        if intake is None or settings is None:
+            return
+        flags = PauseFlags(broker.client, settings)  # type: ignore[attr-defined]
+        self._refresh(flags, intake)
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(flags, intake), name="gabay-pause", daemon=True
+        )
+        self._thread.start()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        intake: Intake | None = getattr(broker, "intake", None)
+        if intake is not None and intake.is_paused(message.queue_name):
+            intake.put_back(message.queue_name, [message])
+            raise PutBack(f"queue {message.queue_name} is paused")
+
+    def _run(self, flags: PauseFlags, intake: Intake) -> None:
+        while not self._stop.wait(self.interval):
+            self._refresh(flags, intake)
+
+    def _refresh(self, flags: PauseFlags, intake: Intake) -> None:
+        try:
+            state = flags.state()
+        except redis.RedisError as exc:
+            logger.warning("Could not read the pause flags (keeping the last known): %s", exc)
+            return
+        if state != (intake.pause_state or PauseState()):
+            logger.info("Pause flags changed: %s", describe(state))
+        intake.pause_state = state
+
+
+def describe(state: PauseState) -> str:
+    if state.all_paused:
+        text = "all queues paused"
+        return text + (f" except {', '.join(sorted(state.resumed))}" if state.resumed else "")
+    if state.paused:
+        return "paused: " + ", ".join(sorted(state.paused))
+    return "nothing paused"

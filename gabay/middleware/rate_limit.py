@@ -1,13 +1,121 @@
-"""Placeholder: RateLimits is being written (see the middleware issue)."""
+"""Exact, cluster-wide rate limits per actor: ``@dramatiq.actor(rate_limit="10/m")``.
+
+The option (a string such as ``"10/m"``, ``"5/2s"`` or a :class:`gabay.rates.Rate`) resolves as
+message option, then actor option. With ``10/m`` no 60-second window anywhere in the cluster sees
+an 11th start of the actor (see :mod:`gabay.middleware.window` for the algorithm and its proof
+sketch). A message over the limit is never failed: it waits for its reserved start, briefly in the
+worker thread or deferred through the delay queue (:mod:`gabay.middleware.waiting`), keeping its
+retry count. Actors without the option cost one dictionary lookup, no Redis round trip.
+
+This middleware runs after ConcurrencyCaps: a message first holds a slot, then spends a start.
+When it is deferred here, the cap's ``after_skip_message`` returns the slot.
+"""
 
 from __future__ import annotations
 
-from dramatiq import Middleware
+import logging
+import time
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq import Broker, Middleware
+
+from gabay.errors import ConfigError
+from gabay.middleware.deferral import defer
+from gabay.middleware.waiting import HOLD_MS, deferral_delay, should_hold
+from gabay.middleware.window import TRY_START_LUA, Decision
+from gabay.rates import Rate, parse_rate
+from gabay.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Message option holding the message's reservation (Redis clock, microseconds).
+RESERVATION_OPTION = "gabay_rate_at"
+#: Message option set at the start: the start time the limiter recorded (microseconds).
+STARTED_OPTION = "gabay_rate_started"
+
+
+class RedisWindow:
+    """The sliding window of one Redis: ``try_start`` runs the atomic Lua script."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._script = client.register_script(TRY_START_LUA)
+        self._settings = settings
+
+    def keys(self, actor_name: str) -> list[str]:
+        return [self._settings.key("rate", actor_name, "starts"),
+                self._settings.key("rate", actor_name, "schedule")]
+
+    def try_start(self, actor_name: str, rate: Rate, member: str, reserved: int | None = None,
+                  now: int | None = None, patience_us: int | None = None) -> Decision:
+        """One attempt; ``now`` (microseconds) replaces Redis TIME in tests only."""
+        window_us = round(rate.window_seconds * 1_000_000)
+        args = [rate.limit, window_us, member, _arg(reserved), _arg(now), _arg(patience_us)]
+        started, at_now, at, reservation = self._script(keys=self.keys(actor_name), args=args)
+        return Decision(bool(started), int(at_now), int(at), int(reservation))
 
 
 class RateLimits(Middleware):
-    """Not implemented yet."""
+    """Defer, never fail, messages of actors over their ``rate_limit``."""
+
+    def __init__(self, settings: Settings | None = None, client: redis.Redis | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._window: RedisWindow | None = None
+        self._parsed: dict[Any, Rate] = {}
 
     @property
     def actor_options(self) -> set[str]:
         return {"rate_limit"}
+
+    def after_declare_actor(self, broker: Broker, actor: dramatiq.Actor) -> None:
+        """Reject a malformed rate when the actor is declared, not when a message arrives."""
+        if actor.options.get("rate_limit") is not None:
+            self._rate_of(actor.options["rate_limit"])
+
+    def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
+        option = message.options.get("rate_limit")
+        if option is None:
+            option = broker.get_actor(message.actor_name).options.get("rate_limit")
+            if option is None:
+                return
+        self._wait_for_start(broker, message, self._rate_of(option))
+
+    def _wait_for_start(self, broker: Broker, message: dramatiq.Message, rate: Rate) -> None:
+        window = self.window(broker)
+        reserved = message.options.get(RESERVATION_OPTION)
+        budget_end = time.monotonic() + HOLD_MS / 1000
+        while True:
+            budget_ms = (budget_end - time.monotonic()) * 1000
+            decision = window.try_start(message.actor_name, rate, message.message_id, reserved,
+                                        patience_us=max(round(budget_ms * 1000), 0))
+            if decision.started:
+                message.options.pop(RESERVATION_OPTION, None)
+                message.options[STARTED_OPTION] = decision.now
+                return
+            reserved = decision.reserved
+            if not should_hold(decision.wait_ms, budget_ms):
+                defer(broker, message, deferral_delay(decision.wait_ms), "rate limit",
+                      options={RESERVATION_OPTION: reserved})
+            time.sleep(decision.wait_ms / 1000)
+
+    def _rate_of(self, option: Any) -> Rate:
+        rate = self._parsed.get(option)
+        if rate is None:
+            rate = self._parsed[option] = parse_rate(option)
+        return rate
+
+    def window(self, broker: Broker) -> RedisWindow:
+        """The Redis window, built on first use from the broker's client and settings."""
+        if self._window is None:
+            settings = self._settings or getattr(broker, "settings", None)
+            client = self._client or getattr(broker, "client", None)
+            if settings is None or client is None:
+                raise ConfigError("RateLimits needs a GabayBroker or explicit settings and client")
+            self._window = RedisWindow(client, settings)
+        return self._window
+
+
+def _arg(value: int | None) -> int | str:
+    return "" if value is None else value

@@ -1,0 +1,165 @@
+"""Cluster-wide job counters in Redis: written by every worker process, read by the status API.
+
+Keys (under the gabay prefix):
+
+- ``stats:<queue>`` hash: ``completed``, ``failed`` (final failures, dead-lettered), ``deferred``
+  (held back by a limit and re-enqueued), ``requeued`` (put back by a pause or a drain).
+- ``stats:<queue>:minute:<epoch>`` hash: ``completed``, ``failed`` in that minute; expires after
+  two hours.
+- ``stats:failures`` list: the most recent final failures as JSON, newest first.
+- ``running:<worker id>`` hash: the jobs that process is running, one field per message; the key
+  expires unless its process refreshes it, so a killed process's entries vanish by themselves.
+  ``running`` is a sorted set of worker ids by last refresh, so readers need no SCAN.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from pydantic import BaseModel
+
+from gabay.settings import Settings
+
+MINUTE_TTL = 2 * 3600
+FAILURES_KEPT = 200
+REASON_MAX = 500
+
+
+class QueueCounters(BaseModel):
+    completed: int = 0
+    failed: int = 0
+    running: int = 0
+    deferred: int = 0
+    requeued: int = 0
+
+
+class Failure(BaseModel):
+    queue: str
+    actor: str
+    message_id: str
+    reason: str
+    at: float
+
+
+class RunningJob(BaseModel):
+    queue: str
+    actor: str
+    message_id: str
+    started_at: float
+    worker_id: str = ""
+
+
+def minute_of(timestamp: float) -> int:
+    """The epoch second at which the minute of ``timestamp`` starts."""
+    return int(timestamp // 60) * 60
+
+
+class StatsKeys:
+    """Key names, in one place for writers and readers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.failures = settings.key("stats", "failures")
+        self.running_index = settings.key("running")
+
+    def counters(self, queue: str) -> str:
+        return self.settings.key("stats", queue)
+
+    def minute(self, queue: str, minute: int) -> str:
+        return self.settings.key("stats", queue, "minute", str(minute))
+
+    def running(self, worker_id: str) -> str:
+        return self.settings.key("running", worker_id)
+
+
+class QueueStats:
+    """Reads the counters; every figure is cluster-wide."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.keys = StatsKeys(settings)
+        self.live_after = settings.heartbeat_timeout
+
+    def counters(self, queue: str) -> QueueCounters:
+        raw = self.client.hgetall(self.keys.counters(queue))
+        values = {k.decode(): int(v) for k, v in raw.items()}
+        running = sum(1 for job in self.running_jobs() if job.queue == queue)
+        return QueueCounters(**values, running=running)
+
+    def throughput(self, queue: str, minutes: int = 60) -> list[tuple[int, int, int]]:
+        """(minute epoch, completed, failed) for the last ``minutes`` minutes, oldest first."""
+        now = minute_of(time.time())
+        starts = [now - 60 * i for i in range(minutes - 1, -1, -1)]
+        with self.client.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hmget(self.keys.minute(queue, start), "completed", "failed")
+            rows = pipe.execute()
+        return [(start, int(c or 0), int(f or 0)) for start, (c, f) in zip(starts, rows, strict=True)]
+
+    def recent_failures(self, limit: int = 20) -> list[Failure]:
+        raw = self.client.lrange(self.keys.failures, 0, max(limit, 1) - 1)
+        return [Failure.model_validate_json(item) for item in raw]
+
+    def running_jobs(self) -> list[RunningJob]:
+        """The jobs running now in live processes (a killed process's jobs drop out by TTL)."""
+        cutoff_ms = int((time.time() - self.live_after) * 1000)
+        self.client.zremrangebyscore(self.keys.running_index, "-inf", cutoff_ms)
+        worker_ids = [w.decode() for w in self.client.zrange(self.keys.running_index, 0, -1)]
+        with self.client.pipeline(transaction=False) as pipe:
+            for worker_id in worker_ids:
+                pipe.hvals(self.keys.running(worker_id))
+            per_worker = pipe.execute()
+        jobs = []
+        for worker_id, values in zip(worker_ids, per_worker, strict=True):
+            for value in values:
+                jobs.append(RunningJob(**json.loads(value), worker_id=worker_id))
+        return jobs
+
+
+class StatsWriter:
+    """Writes the counters; one pipeline per event."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.keys = StatsKeys(settings)
+
+    def count(self, queue: str, field: str) -> None:
+        """Add one to ``field`` of ``queue``; completed and failed also go into the minute series."""
+        minute_key = self.keys.minute(queue, minute_of(time.time()))
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hincrby(self.keys.counters(queue), field, 1)
+            if field in ("completed", "failed"):
+                pipe.hincrby(minute_key, field, 1)
+                pipe.expire(minute_key, MINUTE_TTL)
+            pipe.execute()
+
+    def failure(self, failure: Failure) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.lpush(self.keys.failures, failure.model_dump_json())
+            pipe.ltrim(self.keys.failures, 0, FAILURES_KEPT - 1)
+            pipe.execute()
+
+    def started(self, worker_id: str, redis_id: str, job: RunningJob, ttl_ms: int) -> None:
+        key = self.keys.running(worker_id)
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(key, redis_id, job.model_dump_json(exclude={"worker_id"}))
+            pipe.pexpire(key, ttl_ms)
+            pipe.zadd(self.keys.running_index, {worker_id: int(time.time() * 1000)})
+            pipe.execute()
+
+    def ended(self, worker_id: str, redis_id: str) -> None:
+        self.client.hdel(self.keys.running(worker_id), redis_id)
+
+    def refresh(self, worker_id: str, ttl_ms: int) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.pexpire(self.keys.running(worker_id), ttl_ms)
+            pipe.zadd(self.keys.running_index, {worker_id: int(time.time() * 1000)})
+            pipe.execute()
+
+    def gone(self, worker_id: str) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.delete(self.keys.running(worker_id))
+            pipe.zrem(self.keys.running_index, worker_id)
+            pipe.execute()

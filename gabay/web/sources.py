@@ -1,0 +1,59 @@
+"""Where the dashboard's numbers come from: the manager, the stats, the registry and the jobs.
+
+All of them read Redis, so every number is cluster-wide (all processes, all hosts). The protocols
+name exactly what the dashboard uses, so that the web layer depends on nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from gabay.jobs import JobStore
+from gabay.settings import Settings
+from gabay.status import ClusterStatus
+
+
+class Manager(Protocol):
+    def get_status(self) -> ClusterStatus: ...
+    def pause_queues(self, queues: list[str] | None = None) -> Any: ...
+    def resume_queues(self, queues: list[str] | None = None) -> Any: ...
+    def restart(self) -> Any: ...
+
+
+class Stats(Protocol):
+    def counters(self, queue: str) -> Any: ...
+    def throughput(self, queue: str, minutes: int = 60) -> list[tuple[int, int, int]]: ...
+    def recent_failures(self, limit: int = 20) -> list[Any]: ...
+
+
+class Registry(Protocol):
+    def workers(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything the dashboard reads or acts on."""
+
+    settings: Settings
+    manager: Manager
+    stats: Stats
+    registry: Registry
+    jobs: JobStore
+
+
+def build_sources(settings: Settings, client: redis.Redis) -> Sources:
+    """The real sources on this Redis client."""
+    from gabay.manager import WorkerManager
+    from gabay.middleware.registry import WorkerRegistry
+    from gabay.middleware.stats import QueueStats
+
+    return Sources(
+        settings=settings,
+        manager=WorkerManager(settings, client),
+        stats=QueueStats(client, settings),
+        registry=WorkerRegistry(client, settings),
+        jobs=JobStore(client, settings),
+    )
