@@ -68,8 +68,13 @@ def run_demo(settings: Settings, processes: int = 2, threads: int = 4) -> int:
 
     demo = Demo(settings)
     demo.say(f"Redis: {describe_url(resolve_redis_url(settings))}")
+    settings.gabay_data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.gabay_data_dir / "demo-workers.log"
+    demo.say(f"Worker log: {log_path}")
+    log = open(log_path, "ab")  # noqa: SIM115 (closed below, after the workers stopped)
     workers = subprocess.Popen(
-        [sys.executable, "-m", "gabay.cli", "workers", "-p", str(processes), "-t", str(threads)]
+        [sys.executable, "-m", "gabay.cli", "workers", "-p", str(processes), "-t", str(threads)],
+        stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         for step in STEPS:
@@ -78,7 +83,9 @@ def run_demo(settings: Settings, processes: int = 2, threads: int = 4) -> int:
     finally:
         demo.say("\nStopping the workers (graceful drain)...")
         workers.send_signal(signal.SIGTERM)
-        workers.wait(timeout=settings.drain_timeout + 30)
+        code = workers.wait(timeout=settings.drain_timeout + 30)
+        log.close()
+        demo.say(f"Workers stopped (exit code {code}); their log is {log_path}")
     return 0
 
 
