@@ -15,7 +15,7 @@ from gabay.settings import load_settings
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> pytest.MonkeyPatch:
     """A clean environment and working directory (no stray .env)."""
     monkeypatch.chdir(tmp_path)
-    for name in ("REDIS_URL", "GABAY_DATA_DIR", "HEARTBEAT_TIMEOUT"):
+    for name in ("REDIS_URL", "GABAY_DATA_DIR", "HEARTBEAT_TIMEOUT", "DRAIN_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
