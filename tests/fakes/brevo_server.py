@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.scripted import QuietHandler, ScriptedServer, serving
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RATE_LIMIT = 1000
@@ -67,41 +65,19 @@ def accept_then_drop() -> Behaviour:
     return Behaviour("accept_then_drop")
 
 
-class FakeBrevo:
+class FakeBrevo(ScriptedServer):
     """The server; ``accepted`` holds every email it accepted (what a recipient would get)."""
 
     def __init__(self, api_key: str = "xkeysib-test-key", key_ttl: float = 1800.0) -> None:
+        super().__init__(_Handler)
         self.api_key = api_key
         self.key_ttl = key_ttl
-        self.behaviours: deque[Behaviour] = deque()
-        self.requests: list[dict[str, Any]] = []
         self.accepted: list[dict[str, Any]] = []
         self.keys: dict[str, float] = {}
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/v3"
-
-    def script(self, *behaviours: Behaviour) -> None:
-        with self.lock:
-            self.behaviours.extend(behaviours)
-
-    def next_behaviour(self) -> Behaviour | None:
-        with self.lock:
-            return self.behaviours.popleft() if self.behaviours else None
-
-    def start(self) -> FakeBrevo:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"{self.root}/v3"
 
     def check_key(self, key: str | None) -> dict[str, str] | None:
         if not key:
@@ -171,17 +147,8 @@ def _check_content(body: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _handler_for(server: FakeBrevo) -> type[BaseHTTPRequestHandler]:
-    return type("Handler", (_Handler,), {"fake": server})
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: FakeBrevo
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -226,11 +193,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-@contextmanager
-def running(**kwargs: Any) -> Iterator[FakeBrevo]:
+def running(**kwargs: Any) -> AbstractContextManager[FakeBrevo]:
     """A started fake Brevo, stopped at the end of the block."""
-    server = FakeBrevo(**kwargs).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serving(FakeBrevo(**kwargs))

@@ -12,12 +12,12 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.scripted import QuietHandler, ScriptedServer, serving
 
 Responder = Callable[[dict[str, Any]], dict[str, Any] | str]
 RETIRED = {"deepseek-chat", "deepseek-reasoner"}
@@ -113,51 +113,31 @@ def hang(seconds: float = 30.0) -> Behaviour:
     return Behaviour(kind="hang", delay=seconds)
 
 
-class FakeLLMServer:
+class FakeLLMServer(ScriptedServer):
     """The server; ``flavour`` is ``openai`` or ``deepseek`` (usage fields, errors, base URL)."""
 
     def __init__(self, flavour: str = "openai", api_key: str = "sk-test-key",
                  responder: Responder | None = None) -> None:
+        super().__init__(_Handler)
         self.flavour = flavour
         self.api_key = api_key
         self.responder: Responder = responder or (lambda body: {"ok": True})
-        self.behaviours: deque[Behaviour] = deque()
         self.default: Behaviour = Behaviour()  # what to do when nothing is scripted
         self.inflight = 0
         self.max_inflight = 0
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
         self.closing = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        root = f"http://{host}:{port}"
-        return f"{root}/v1" if self.flavour == "openai" else root
-
-    def script(self, *behaviours: Behaviour) -> None:
-        with self.lock:
-            self.behaviours.extend(behaviours)
-
-    def next_behaviour(self) -> Behaviour | None:
-        with self.lock:
-            return self.behaviours.popleft() if self.behaviours else None
+        return f"{self.root}/v1" if self.flavour == "openai" else self.root
 
     def bodies(self) -> list[dict[str, Any]]:
         with self.lock:
             return [r["body"] for r in self.requests]
 
-    def start(self) -> FakeLLMServer:
-        self.thread.start()
-        return self
-
     def stop(self) -> None:
         self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().stop()
 
     def completion_body(self, request: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
         content = behaviour.content
@@ -204,17 +184,8 @@ class FakeLLMServer:
         return None
 
 
-def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
-    return type("Handler", (_Handler,), {"fake": server})
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: FakeLLMServer
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -316,11 +287,6 @@ def exam_responder(body: dict[str, Any]) -> dict[str, Any]:
     return {"questions": [d.model_dump(exclude={"id"}) for d in drafts]}
 
 
-@contextmanager
-def running(flavour: str = "openai", **kwargs: Any) -> Iterator[FakeLLMServer]:
+def running(flavour: str = "openai", **kwargs: Any) -> AbstractContextManager[FakeLLMServer]:
     """A started server, stopped at the end of the block."""
-    server = FakeLLMServer(flavour, **kwargs).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serving(FakeLLMServer(flavour, **kwargs))
