@@ -19,7 +19,7 @@ TIMEOUT_SECONDS = 300.0
 def demo_feedback(demo: Demo) -> None:
     """Feedback emails for the sample submissions (score by code, words by a model or offline)."""
     from gabay.actors.feedback import context, process_form_response
-    from gabay.cli.feedback import describe_delivery, wait_for
+    from gabay.cli.feedback import describe_delivery
 
     files = sorted((demo.examples / "submissions").glob("*.json"))
     jobs = [(path, process_form_response.send(json.loads(path.read_text(encoding="utf-8"))))
@@ -27,7 +27,7 @@ def demo_feedback(demo: Demo) -> None:
     demo.say(f"Enqueued {len(jobs)} submissions on form-response-processing.")
     shown: Path | None = None
     for path, job_id in jobs:
-        record = wait_for(context.store, job_id, TIMEOUT_SECONDS)
+        record = context.store.wait(job_id, TIMEOUT_SECONDS)
         if record.status is not JobStatus.SUCCEEDED or record.result is None:
             demo.say(f"  {path.name}: FAILED: {record.error}")
             continue

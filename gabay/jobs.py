@@ -16,10 +16,11 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
-from gabay.errors import JobNotFound
+from gabay.errors import GabayError, JobNotFound
 from gabay.settings import Settings
 
 RECENT_JOBS_KEPT = 1000
+POLL_SECONDS = 0.1
 
 
 class JobStatus(StrEnum):
@@ -106,6 +107,24 @@ class JobStore:
         if data is None:
             raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
         return JobRecord.model_validate_json(data)
+
+    def wait(self, job_id: str, timeout: float,
+             on_poll: Callable[[JobRecord], None] | None = None) -> JobRecord:
+        """Poll the record until the job succeeded or failed (``on_poll`` sees every read).
+
+        Raises GabayError naming the job when it is not finished after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.get(job_id)
+            if on_poll is not None:
+                on_poll(record)
+            if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                return record
+            if time.monotonic() > deadline:
+                raise GabayError(f"job {job_id} not finished after {timeout:g} s "
+                                 f"(status {record.status}); follow it with: gabay job {job_id}")
+            time.sleep(POLL_SECONDS)
 
     def recent(self, limit: int = 50) -> list[JobRecord]:
         """The newest jobs first (those whose records have not expired)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gabay.errors import GabayError
-from gabay.jobs import JobRecord, JobStatus, JobStore
+from gabay.jobs import JobRecord
 from gabay.questions import ALL_TYPES
 
 if TYPE_CHECKING:
@@ -28,20 +27,10 @@ def demo_questions(demo: Demo) -> None:
                    "count": 5, "question_types": list(ALL_TYPES)}
         jobs[path.name] = generate_questions.send(request)
     demo.say(f"Enqueued {len(jobs)} documents: {', '.join(jobs)}")
-    records = {name: _wait(store, job_id) for name, job_id in jobs.items()}
+    records = {name: store.wait(job_id, DEMO_TIMEOUT) for name, job_id in jobs.items()}
     demo.say(f"All done in {time.monotonic() - started:.1f} s\n")
     for name, record in records.items():
         _show(demo, name, record)
-
-
-def _wait(store: JobStore, job_id: str) -> JobRecord:
-    deadline = time.monotonic() + DEMO_TIMEOUT
-    while time.monotonic() < deadline:
-        record = store.get(job_id)
-        if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-            return record
-        time.sleep(0.1)
-    raise GabayError(f"question job {job_id} not finished within {DEMO_TIMEOUT:g} s")
 
 
 def _show(demo: Demo, name: str, record: JobRecord) -> None:

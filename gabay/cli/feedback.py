@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gabay.cli import get_settings, main
-from gabay.errors import GabayError, InvalidInput
-from gabay.jobs import JobRecord, JobStatus, JobStore
+from gabay.errors import InvalidInput
+from gabay.jobs import JobRecord, JobStatus
 
 POLL_SECONDS = 0.2
 
@@ -32,7 +31,7 @@ def feedback(ctx: click.Context, submission: Path, wait: bool, timeout: float) -
     if not wait:
         click.echo(f"Follow it with: gabay job {job_id}")
         return
-    record = wait_for(context.store, job_id, timeout)
+    record = context.store.wait(job_id, timeout)
     show_feedback(record)
     if record.status is JobStatus.FAILED:
         ctx.exit(1)
@@ -43,19 +42,6 @@ def read_submission(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"{path} is not a JSON file: {exc}") from None
-
-
-def wait_for(store: JobStore, job_id: str, timeout: float) -> JobRecord:
-    """Poll the job record until it succeeded or failed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        record = store.get(job_id)
-        if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-            return record
-        if time.monotonic() > deadline:
-            raise GabayError(f"job {job_id} not finished after {timeout:g} s "
-                             f"(status {record.status}); follow it with: gabay job {job_id}")
-        time.sleep(POLL_SECONDS)
 
 
 def show_feedback(record: JobRecord) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
 from gabay.cli import get_settings, main
-from gabay.errors import GabayError, InvalidInput
+from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus, JobStore
 from gabay.questions import ALL_TYPES
 
@@ -73,10 +72,9 @@ def job(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 def follow(store: JobStore, job_id: str, timeout: float) -> JobRecord:
     """Print each stage as it starts and finishes; return the finished record."""
-    deadline = time.monotonic() + timeout
     seen: set[str] = set()
-    while True:
-        record = store.get(job_id)
+
+    def report(record: JobRecord) -> None:
         for stage, timing in record.stages.items():
             if stage not in seen:
                 seen.add(stage)
@@ -84,12 +82,8 @@ def follow(store: JobStore, job_id: str, timeout: float) -> JobRecord:
             if timing.finished_at is not None and f"{stage}:done" not in seen:
                 seen.add(f"{stage}:done")
                 click.echo(f"  {stage} done in {(timing.seconds or 0) * 1000:.0f} ms")
-        if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-            return record
-        if time.monotonic() > deadline:
-            raise GabayError(f"job {job_id} not finished after {timeout:g} s "
-                             f"(status {record.status}); follow it with: gabay job {job_id}")
-        time.sleep(POLL_SECONDS)
+
+    return store.wait(job_id, timeout, on_poll=report)
 
 
 def show(record: JobRecord) -> None:
