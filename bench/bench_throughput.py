@@ -3,18 +3,25 @@
 Same Redis, same run, 1 worker process x 8 threads each time. Variants: plain Dramatiq (RedisBroker
 with its default middleware minus Prometheus), gabay with a no-op actor (no limit option), gabay
 with ``max_concurrency=1000`` (never binds: shows the cost of leases) and gabay with
-``rate_limit="100000/1s"`` (never binds: shows the cost of the window script). The messages are
-enqueued first; the clock runs from the first message taken to the last acknowledged. Two rounds,
-the better of each is printed with its ratio to plain Dramatiq. No assertions.
+``rate_limit="100000/1s"`` (never binds: shows the cost of the window script).
 
-Run: ``/work/venv/bin/python bench/bench_throughput.py`` (uses Redis database 8 and flushes it).
-This file is also the worker module: ``dramatiq ... bench.bench_throughput`` with BENCH_MODE set.
+Each run enqueues the same number of messages first, then starts the worker. The first
+``WARMUP`` acknowledgements (process start, first connections) are not timed: the clock runs from
+the ``WARMUP``-th acknowledged message to the last. Every round runs every variant once, in a
+rotated order so that no variant always runs first on a machine shared with other work; the
+median rate of the rounds is printed (with the lowest and highest) and its ratio to plain
+Dramatiq's median. No assertions.
+
+Run: ``/work/venv/bin/python bench/bench_throughput.py [rounds]`` (default 5 rounds; uses Redis
+database 8 and flushes it). This file is also the worker module: ``dramatiq ...
+bench.bench_throughput`` with BENCH_MODE set.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +33,9 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
-MESSAGES = 4000
+MESSAGES = 10_000
+WARMUP = 1_000
+ROUNDS = 5
 MODE = os.environ.get("BENCH_MODE")
 
 if MODE == "gabay":
@@ -81,8 +90,8 @@ def measure(client: redis.Redis, name: str) -> float:
         cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     msgs = f"{namespace}:{queue}.msgs"
-    while client.llen(f"{namespace}:{queue}") >= MESSAGES:
-        time.sleep(0.001)
+    while client.hlen(msgs) > MESSAGES - WARMUP:
+        time.sleep(0.002)
     began = time.perf_counter()
     while client.hlen(msgs) > 0:
         time.sleep(0.005)
@@ -90,19 +99,25 @@ def measure(client: redis.Redis, name: str) -> float:
     workers.send_signal(signal.SIGTERM)
     workers.wait(timeout=60)
     log.close()
-    return MESSAGES / elapsed
+    return (MESSAGES - WARMUP) / elapsed
 
 
 def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS
     client = redis.Redis.from_url(REDIS_URL)
-    best: dict[str, float] = {}
-    for _ in range(2):
-        for name in VARIANTS:
-            best[name] = max(best.get(name, 0.0), measure(client, name))
+    names = list(VARIANTS)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            rates[name].append(measure(client, name))
     client.flushdb()
-    print(f"{MESSAGES} no-op messages, 1 process x 8 threads (best of 2 rounds)")
-    for name, rate in best.items():
-        print(f"{name:20} {rate:8.0f} msg/s   {rate / best['dramatiq']:.2f} x dramatiq")
+    print(f"{MESSAGES} no-op messages ({WARMUP} untimed warm-up), 1 process x 8 threads, "
+          f"median of {rounds} rounds")
+    plain = statistics.median(rates["dramatiq"])
+    for name in names:
+        median = statistics.median(rates[name])
+        print(f"{name:20} {median:8.0f} msg/s  (range {min(rates[name]):5.0f}-{max(rates[name]):5.0f})"
+              f"   {median / plain:.2f} x dramatiq")
 
 
 if __name__ == "__main__":

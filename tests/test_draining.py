@@ -32,7 +32,9 @@ def _records(client: redis.Redis, name: str) -> list[tuple[str, int, int]]:
 def test_sigterm_finishes_active_jobs_and_hands_prefetched_ones_to_another_process(
     start_workers, redis_client: redis.Redis, broker: GabayBroker
 ) -> None:
-    stopping, stopping_pid, _ = start_registered(start_workers, redis_client, threads=3)
+    # A drain longer than the jobs (the test default of 5 s would cut the 6 s jobs off).
+    stopping, stopping_pid, _ = start_registered(start_workers, redis_client, threads=3,
+                                                 env={"DRAIN_TIMEOUT": "30"})
     for i in range(6):
         drain_actors.work.send(f"j{i}", 6.0)
     # 3 running and 3 prefetched (prefetch is twice the threads): nothing left in Redis's list.

@@ -129,7 +129,9 @@ def test_status_numbers_match_the_work_queued_running_completed_and_failed(
     for i in range(3):
         actors.manager_hold.send(f"h{i}")
     wait_for(lambda: redis_client.llen(actors.record_key("held")) == 3, timeout=30, message="3 holds")
-    running = manager.get_status()
+    # Running jobs are published by each process every FLUSH_EVERY (0.25 s), not at the start.
+    running = wait_for(lambda: (s := manager.get_status()).per_queue[RETRIEVAL].running == 3 and s,
+                       timeout=5, message="the 3 holds to show as running")
     assert running.per_queue[RETRIEVAL].running == 3 and running.queues.active == 3
     redis_client.set(actors.gate_key(), "1")
     done = wait_for(lambda: (s := manager.get_status()).per_queue[RETRIEVAL].completed == 3 and s,

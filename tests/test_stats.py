@@ -1,6 +1,11 @@
-"""Cluster-wide counters: completed, final failures with reasons, running now, per minute."""
+"""Cluster-wide counters: completed, final failures with reasons, running now, per minute.
+
+Each worker process buffers its counts and publishes them every FLUSH_EVERY and when it stops.
+"""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import redis
@@ -8,7 +13,8 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 from gabay.broker import GabayBroker
-from gabay.middleware.stats import QueueStats, Stats
+from gabay.middleware.stats import Failure, QueueStats, Stats, StatsBuffer
+from gabay.middleware.stats_store import StatsWriter
 from gabay.settings import Settings
 from tests.support import drain_actors
 from tests.support.drain_actors import QUEUE, start_registered
@@ -87,6 +93,7 @@ def test_skips_count_as_deferred_or_requeued_never_as_failed(
     deferred = MessageProxy(Message(queue_name=QUEUE, actor_name="work", args=("d",), kwargs={},
                                     options={"redis_message_id": "r-1"}))
     middleware.after_skip_message(broker, deferred)
+    assert middleware.flush(broker)  # a worker's buffer thread publishes every FLUSH_EVERY
     assert stats.counters(QUEUE).deferred == 1
 
     put_back = MessageProxy(Message(queue_name=QUEUE, actor_name="work", args=("p",), kwargs={},
@@ -94,5 +101,75 @@ def test_skips_count_as_deferred_or_requeued_never_as_failed(
     broker.intake.put_back(QUEUE, [put_back])  # as the pause and draining gates do
     middleware.after_skip_message(broker, put_back)
     assert broker.intake.forget(put_back)  # and its ack is skipped
+    assert middleware.flush(broker)
     counters = stats.counters(QUEUE)
     assert (counters.deferred, counters.requeued, counters.failed, counters.completed) == (1, 1, 0, 0)
+
+
+def test_a_stopping_worker_publishes_what_it_buffered_and_removes_its_running_entries(
+    broker: GabayBroker, stats: QueueStats, redis_client: redis.Redis, settings: Settings
+) -> None:
+    buffer = StatsBuffer(interval=3600)  # the thread never gets to publish: only the stop does
+    buffer.start(broker)
+    buffer.count(QUEUE, "completed")
+    buffer.count(QUEUE, "completed")
+    buffer.count(QUEUE, "deferred")
+    buffer.started("r-1", QUEUE, "work", "m-1")
+    assert buffer.flush()  # as the thread would: the running job and the counts so far
+    assert [job.message_id for job in stats.running_jobs()] == ["m-1"]
+    buffer.count(QUEUE, "completed")
+    buffer.fail(Failure(queue=QUEUE, actor="work", message_id="m-2", reason="boom", at=time.time()))
+
+    buffer.stop()
+
+    counters = stats.counters(QUEUE)
+    assert (counters.completed, counters.failed, counters.deferred, counters.running) == (3, 1, 1, 0)
+    assert [f.message_id for f in stats.recent_failures()] == ["m-2"]
+    assert sum(c for _, c, _ in stats.throughput(QUEUE, minutes=2)) == 3
+    assert stats.running_jobs() == []
+    assert not redis_client.exists(settings.key("running", broker.broker_id))
+
+
+def test_counts_that_could_not_be_published_are_kept_for_the_next_try_never_doubled(
+    broker: GabayBroker, stats: QueueStats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buffer = StatsBuffer()
+    assert buffer.bind(broker)
+    buffer.count(QUEUE, "completed")
+    buffer.started("r-1", QUEUE, "work", "m-1")
+
+    def unreachable(*args: object) -> None:
+        raise redis.ConnectionError("Redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StatsWriter, "publish", unreachable)
+        assert not buffer.flush()
+        buffer.count(QUEUE, "completed")  # meanwhile
+    assert buffer.flush()
+    assert buffer.flush()  # nothing left: publishes nothing more
+    counters = stats.counters(QUEUE)
+    assert (counters.completed, counters.running) == (2, 1)
+    assert sum(c for _, c, _ in stats.throughput(QUEUE, minutes=2)) == 2
+
+
+def test_a_publication_applied_whose_reply_was_lost_is_not_counted_again(
+    broker: GabayBroker, stats: QueueStats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buffer = StatsBuffer()
+    assert buffer.bind(broker)
+    buffer.count(QUEUE, "completed")
+    buffer.fail(Failure(queue=QUEUE, actor="work", message_id="m-1", reason="boom", at=time.time()))
+    publish = StatsWriter.publish
+
+    def reply_lost(writer: StatsWriter, *args: object) -> None:
+        publish(writer, *args)  # type: ignore[arg-type]
+        raise redis.ConnectionError("Connection closed by server.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StatsWriter, "publish", reply_lost)
+        assert not buffer.flush()
+        buffer.count(QUEUE, "completed")  # meanwhile
+    assert buffer.flush()
+    counters = stats.counters(QUEUE)
+    assert (counters.completed, counters.failed) == (2, 1)
+    assert len(stats.recent_failures()) == 1

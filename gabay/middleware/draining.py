@@ -165,7 +165,8 @@ class Draining(Middleware):
 
     def _finished(self, message: Message) -> None:
         with self._cond:
-            if self._active.pop(message.options.get("redis_message_id", message.message_id), None):
+            ended = self._active.pop(message.options.get("redis_message_id", message.message_id), None)
+            if ended is not None and self._begun_at is not None:  # only a drain waits on it
                 self._cond.notify_all()
 
     # -- putting back -------------------------------------------------------------------------------

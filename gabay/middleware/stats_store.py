@@ -10,21 +10,31 @@ Keys (under the gabay prefix):
 - ``running:<worker id>`` hash: the jobs that process is running, one field per message; the key
   expires unless its process refreshes it, so a killed process's entries vanish by themselves.
   ``running`` is a sorted set of worker ids by last refresh, so readers need no SCAN.
+- ``published:<worker id>``: the number of that process's last publication (for its retries).
+
+Each worker process writes all of these from one thread, every ``FLUSH_EVERY`` seconds, in one
+transaction (see :mod:`gabay.middleware.stats_buffer`): readers see figures at most that old.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import redis
 from pydantic import BaseModel
 
 from gabay.settings import Settings
 
+if TYPE_CHECKING:  # the buffer imports this module
+    from gabay.middleware.stats_buffer import Batch
+
 MINUTE_TTL = 2 * 3600
 FAILURES_KEPT = 200
 REASON_MAX = 500
+#: How long a worker's last publication number is kept (a retry checks it).
+PUBLISHED_TTL = 24 * 3600
 
 
 class QueueCounters(BaseModel):
@@ -69,6 +79,10 @@ class StatsKeys:
 
     def minute(self, queue: str, minute: int) -> str:
         return self.settings.key("stats", queue, "minute", str(minute))
+
+    def published(self, worker_id: str) -> str:
+        """The number of the last publication of that worker process (see stats_buffer)."""
+        return self.settings.key("published", worker_id)
 
     def running(self, worker_id: str) -> str:
         return self.settings.key("running", worker_id)
@@ -119,47 +133,39 @@ class QueueStats:
 
 
 class StatsWriter:
-    """Writes the counters; one pipeline per event."""
+    """Writes what a worker process buffered (:mod:`gabay.middleware.stats_buffer`)."""
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.keys = StatsKeys(settings)
 
-    def count(self, queue: str, field: str) -> None:
-        """Add one to ``field`` of ``queue``; completed and failed also go into the minute series."""
-        minute_key = self.keys.minute(queue, minute_of(time.time()))
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hincrby(self.keys.counters(queue), field, 1)
-            if field in ("completed", "failed"):
-                pipe.hincrby(minute_key, field, 1)
-                pipe.expire(minute_key, MINUTE_TTL)
+    def publish(self, worker_id: str, batch: Batch, ttl_ms: int) -> None:
+        """One MULTI/EXEC: counter increments, failures and (if given) the whole running hash."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for (queue, name), n in batch.counts.items():
+                pipe.hincrby(self.keys.counters(queue), name, n)
+            for (queue, minute, name), n in batch.minutes.items():
+                key = self.keys.minute(queue, minute)
+                pipe.hincrby(key, name, n)
+                pipe.expire(key, MINUTE_TTL)
+            if batch.failures:
+                pipe.lpush(self.keys.failures, *batch.failures)
+                pipe.ltrim(self.keys.failures, 0, FAILURES_KEPT - 1)
+            if batch.running is not None:
+                key = self.keys.running(worker_id)
+                pipe.delete(key)
+                if batch.running:
+                    pipe.hset(key, mapping=batch.running)
+                    pipe.pexpire(key, ttl_ms)
+                pipe.zadd(self.keys.running_index, {worker_id: int(time.time() * 1000)})
+            pipe.set(self.keys.published(worker_id), batch.seq, ex=PUBLISHED_TTL)
             pipe.execute()
 
-    def failure(self, failure: Failure) -> None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.lpush(self.keys.failures, failure.model_dump_json())
-            pipe.ltrim(self.keys.failures, 0, FAILURES_KEPT - 1)
-            pipe.execute()
-
-    def started(self, worker_id: str, redis_id: str, job: RunningJob, ttl_ms: int) -> None:
-        key = self.keys.running(worker_id)
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, redis_id, job.model_dump_json(exclude={"worker_id"}))
-            pipe.pexpire(key, ttl_ms)
-            pipe.zadd(self.keys.running_index, {worker_id: int(time.time() * 1000)})
-            pipe.execute()
-
-    def ended(self, worker_id: str, redis_id: str) -> None:
-        self.client.hdel(self.keys.running(worker_id), redis_id)
-
-    def refresh(self, worker_id: str, ttl_ms: int) -> None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.pexpire(self.keys.running(worker_id), ttl_ms)
-            pipe.zadd(self.keys.running_index, {worker_id: int(time.time() * 1000)})
-            pipe.execute()
+    def published_seq(self, worker_id: str) -> int:
+        return int(self.client.get(self.keys.published(worker_id)) or 0)
 
     def gone(self, worker_id: str) -> None:
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.delete(self.keys.running(worker_id))
+            pipe.delete(self.keys.running(worker_id), self.keys.published(worker_id))
             pipe.zrem(self.keys.running_index, worker_id)
             pipe.execute()
