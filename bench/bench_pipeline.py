@@ -1,11 +1,18 @@
 """Benchmark: the question pipeline against a plain Dramatiq three-actor pipeline.
 
 Both run the same offline (zero-latency) stage work with the same hand-offs on the same Redis
-(database 6, flushed before and after), with the same worker processes and threads. Printed:
-end-to-end throughput (documents per second) and per-stage hand-off latency (a stage's end to
-the next stage's start), median and 95th percentile. No timed assertions: figures only.
+(database 6, flushed before and after), with the same worker processes and threads; gabay also
+writes its job records and runs its middleware. Each round starts fresh workers for each side
+(order alternating) and measures:
 
-    python bench/bench_pipeline.py [--jobs 90] [--processes 2] [--threads 4]
+- throughput: a burst of ``--jobs`` documents enqueued at once, from the first send to the end
+  of the last validation (read from the stage timestamps, not from polling);
+- hand-off latency: ``--sequential`` documents sent one after the other (each waited for), the
+  time from a stage's end to the next stage's start, without queueing behind other work.
+
+The table shows the median over ``--rounds`` rounds. No timed assertions: figures only.
+
+    python bench/bench_pipeline.py [--jobs 300] [--sequential 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -26,120 +35,163 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/6"
 DOCUMENTS = sorted((ROOT / "examples" / "documents").glob("*.md"))
 HANDOFFS = (("retrieval", "generation"), ("generation", "validation"))
+Marks = dict[str, float]  # "<stage>:start" / "<stage>:end" -> epoch seconds
 
 
-def start_workers(module: str, env: dict[str, str], processes: int, threads: int) -> subprocess.Popen:
-    log = open(Path(tempfile.gettempdir()) / f"bench-{module}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "dramatiq", module, "--processes", str(processes),
-                             "--threads", str(threads)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def requests_for(jobs: int) -> list[dict[str, object]]:
+def requests_for(jobs: int) -> list[dict[str, Any]]:
     texts = [(p.stem, p.read_text()) for p in DOCUMENTS]
-    return [{"document": {"id": f"{texts[i % 3][0]}-{i}", "title": texts[i % 3][0], "text": texts[i % 3][1]},
-             "count": 5} for i in range(jobs)]
+    return [{"document": {"id": f"{texts[i % 3][0]}-{i}", "title": texts[i % 3][0],
+                          "text": texts[i % 3][1]}, "count": 5} for i in range(jobs)]
 
 
-def wait_until(done: object, timeout: float = 600) -> None:
+def poll(done: Callable[[], bool], timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
-    while not done():  # type: ignore[operator]
+    while not done():
         if time.monotonic() > deadline:
             raise SystemExit("benchmark timed out; see the worker logs in the temp directory")
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
-def run_gabay(client: redis.Redis, env: dict[str, str], args: argparse.Namespace) -> dict[str, object]:
-    os.environ.update(env)
-    from gabay.actors.questions import generate_questions, store
+class Side:
+    """One pipeline under test: how to start its workers, send a job and read its marks."""
 
-    workers = start_workers("gabay.actors", env, args.processes, args.threads)
-    try:
-        time.sleep(3)  # boot
-        started = time.monotonic()
-        ids = [generate_questions.send(r) for r in requests_for(args.jobs)]
-        pending = set(ids)
+    name = ""
+    module = ""
 
-        def gabay_done() -> bool:
-            pending.difference_update([i for i in list(pending)[:20]
-                                       if store.get(i).status in ("succeeded", "failed")])
-            return not pending
+    def __init__(self, client: redis.Redis, env: dict[str, str], args: argparse.Namespace) -> None:
+        self.client, self.env, self.args = client, env, args
 
-        wait_until(gabay_done)
-        elapsed = time.monotonic() - started
-        records = [store.get(i) for i in ids]
-    finally:
-        workers.terminate()
-        workers.wait(60)
-    handoffs = {f"{a}->{b}": [(r.stages[b].started_at - (r.stages[a].finished_at or 0)) * 1000
-                              for r in records] for a, b in HANDOFFS}
-    ok = sum(r.status == "succeeded" for r in records)
-    return {"elapsed": elapsed, "ok": ok, "handoffs": handoffs}
+    def send(self, request: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def marks(self, job_id: str) -> Marks | None:
+        """The stage times of a finished job, None while it runs."""
+        raise NotImplementedError
+
+    def run_round(self) -> tuple[float, dict[str, list[float]]]:
+        """Start workers, run the burst and the sequential jobs; (documents/s, hand-offs ms)."""
+        heartbeats = f"{self.heartbeat_namespace}:__heartbeats__"
+        booted_after = time.time() * 1000
+        log = open(Path(tempfile.gettempdir()) / f"bench-{self.name}.log", "ab")  # noqa: SIM115
+        workers = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", self.module, "--processes", str(self.args.processes),
+             "--threads", str(self.args.threads)],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            poll(lambda: self.client.zcount(heartbeats, booted_after, "+inf") >= self.args.processes)
+            return self._burst(), self._sequential()
+        finally:
+            workers.terminate()
+            workers.wait(60)
+            log.close()
+
+    heartbeat_namespace = ""
+
+    def _burst(self) -> float:
+        started = time.time()
+        ids = [self.send(r) for r in requests_for(self.args.jobs)]
+        finished = self._wait_all(ids)
+        return len(ids) / (max(m["validation:end"] for m in finished) - started)
+
+    def _sequential(self) -> dict[str, list[float]]:
+        marks = [self._wait_all([self.send(r)])[0] for r in requests_for(self.args.sequential)]
+        return {f"{a}->{b}": [(m[f"{b}:start"] - m[f"{a}:end"]) * 1000 for m in marks]
+                for a, b in HANDOFFS}
+
+    def _wait_all(self, ids: list[str]) -> list[Marks]:
+        found: dict[str, Marks] = {}
+
+        def done() -> bool:
+            for job_id in ids:
+                if job_id not in found and (marks := self.marks(job_id)) is not None:
+                    found[job_id] = marks
+            return len(found) == len(ids)
+
+        poll(done)
+        return [found[i] for i in ids]
 
 
-def run_plain(client: redis.Redis, env: dict[str, str], args: argparse.Namespace) -> dict[str, object]:
-    env = {**env, "BENCH_REDIS_URL": REDIS_URL}
-    os.environ["BENCH_REDIS_URL"] = REDIS_URL
-    sys.path.insert(0, str(ROOT))
-    from bench import plain_pipeline
+class Gabay(Side):
+    name, module = "gabay", "gabay.actors"
+    heartbeat_namespace = "gabay:dramatiq"
 
-    workers = start_workers("bench.plain_pipeline", env, args.processes, args.threads)
-    try:
-        time.sleep(3)
-        started = time.monotonic()
-        ids = [uuid.uuid4().hex for _ in range(args.jobs)]
-        for job_id, request in zip(ids, requests_for(args.jobs), strict=True):
-            plain_pipeline.plain_retrieve.send(request, job_id)
-        pending = set(ids)
+    def send(self, request: dict[str, Any]) -> str:
+        from gabay.actors.questions import generate_questions
 
-        def plain_done() -> bool:
-            pending.difference_update([i for i in list(pending)[:20]
-                                       if client.hexists(f"bench-plain:job:{i}", "validation:end")])
-            return not pending
+        return str(generate_questions.send(request))
 
-        wait_until(plain_done)
-        elapsed = time.monotonic() - started
-        marks = [{k.decode(): float(v) for k, v in client.hgetall(f"bench-plain:job:{i}").items()}
-                 for i in ids]
-    finally:
-        workers.terminate()
-        workers.wait(60)
-    handoffs = {f"{a}->{b}": [(m[f"{b}:start"] - m[f"{a}:end"]) * 1000 for m in marks] for a, b in HANDOFFS}
-    return {"elapsed": elapsed, "ok": len(marks), "handoffs": handoffs}
+    def marks(self, job_id: str) -> Marks | None:
+        from gabay.actors.questions import store
+
+        record = store.get(job_id)
+        if record.status not in ("succeeded", "failed"):
+            return None
+        marks: Marks = {}
+        for stage, timing in record.stages.items():
+            marks[f"{stage}:start"] = timing.started_at
+            marks[f"{stage}:end"] = timing.finished_at or timing.started_at
+        return marks
 
 
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+class Plain(Side):
+    name, module = "plain", "bench.plain_pipeline"
+    heartbeat_namespace = "bench-plain"
+
+    def send(self, request: dict[str, Any]) -> str:
+        from bench import plain_pipeline
+
+        job_id = uuid.uuid4().hex
+        plain_pipeline.plain_retrieve.send(request, job_id)
+        return job_id
+
+    def marks(self, job_id: str) -> Marks | None:
+        raw = self.client.hgetall(f"bench-plain:job:{job_id}")
+        if b"validation:end" not in raw:
+            return None
+        return {k.decode(): float(v) for k, v in raw.items() if k != b"result"}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=90)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--sequential", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DEEPSEEK_", "REDIS_"))}
-    env.update(REDIS_URL=REDIS_URL, GABAY_DATA_DIR=tempfile.mkdtemp(prefix="gabay-bench-"),
-               QUESTION_GENERATION_CONCURRENCY=str(args.processes * args.threads), LOG_LEVEL="WARNING")
+    env.update(REDIS_URL=REDIS_URL, BENCH_REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING",
+               GABAY_DATA_DIR=tempfile.mkdtemp(prefix="gabay-bench-"),
+               QUESTION_GENERATION_CONCURRENCY=str(args.processes * args.threads))
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    sides = [Plain(client, env, args), Gabay(client, env, args)]
+    rates: dict[str, list[float]] = {s.name: [] for s in sides}
+    handoffs: dict[str, dict[str, list[float]]] = {s.name: {} for s in sides}
     try:
-        plain = run_plain(client, env, args)
-        client.flushdb()
-        gabay = run_gabay(client, env, args)
+        for round_number in range(args.rounds):
+            for side in sides if round_number % 2 == 0 else reversed(sides):
+                client.flushdb()
+                rate, latencies = side.run_round()
+                rates[side.name].append(rate)
+                for name, values in latencies.items():
+                    handoffs[side.name].setdefault(name, []).append(statistics.median(values))
     finally:
         client.flushdb()
-    print(f"{args.jobs} documents, {args.processes} processes x {args.threads} threads, offline provider, "
-          f"QUESTION_GENERATION_CONCURRENCY={args.processes * args.threads}")
-    print(f"{'':34}{'plain Dramatiq':>16}{'gabay':>12}{'ratio':>10}")
-    rate_plain, rate_gabay = args.jobs / plain["elapsed"], args.jobs / gabay["elapsed"]  # type: ignore[operator]
-    print(f"{'documents/s':34}{rate_plain:16.1f}{rate_gabay:12.1f}{rate_gabay / rate_plain:10.2f}")
-    print(f"{'completed':34}{plain['ok']:>16}{gabay['ok']:>12}")
-    for name in plain["handoffs"]:  # type: ignore[attr-defined]
-        for label, stat in (("median", statistics.median), ("p95", p95)):
-            a = stat(plain["handoffs"][name])  # type: ignore[index]
-            b = stat(gabay["handoffs"][name])  # type: ignore[index]
-            print(f"{name + ' ' + label + ' ms':34}{a:16.1f}{b:12.1f}{b / a if a else float('nan'):10.2f}")
+    report(args, rates, handoffs)
+
+
+def report(args: argparse.Namespace, rates: dict[str, list[float]],
+           handoffs: dict[str, dict[str, list[float]]]) -> None:
+    print(f"{args.jobs} documents per burst, {args.sequential} sequential, {args.rounds} rounds "
+          f"(median), {args.processes} processes x {args.threads} threads, offline provider")
+    print(f"{'':36}{'plain Dramatiq':>16}{'gabay':>12}{'ratio':>10}")
+    plain, gabay = statistics.median(rates["plain"]), statistics.median(rates["gabay"])
+    print(f"{'documents/s (burst)':36}{plain:16.1f}{gabay:12.1f}{gabay / plain:10.2f}")
+    for name in handoffs["plain"]:
+        a, b = statistics.median(handoffs["plain"][name]), statistics.median(handoffs["gabay"][name])
+        print(f"{name + ' hand-off, median ms':36}{a:16.1f}{b:12.1f}{b / a if a else float('nan'):10.2f}")
 
 
 if __name__ == "__main__":
