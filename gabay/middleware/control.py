@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import redis
 from dramatiq import Broker, Message, Middleware, Worker
 from dramatiq.common import q_name
 
+from gabay.middleware.periodic import Periodic
 from gabay.queues import FORM_RESPONSE_QUEUES
 from gabay.settings import Settings
 
@@ -80,8 +80,7 @@ class ClusterControl(Middleware):
         self.under_cli = False
         self._watcher: RestartWatcher | None = None
         self._marked: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._passes: Periodic | None = None
 
     def after_process_boot(self, broker: Broker) -> None:
         # Emitted only by the dramatiq CLI: our parent is a dramatiq main process we may SIGHUP.
@@ -111,16 +110,12 @@ class ClusterControl(Middleware):
             return
         client: redis.Redis = broker.client  # type: ignore[attr-defined]
         watcher = self._watcher or RestartWatcher(client, settings, can_signal=self.under_cli)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(client, settings, watcher), name="gabay-control", daemon=True
-        )
-        self._thread.start()
+        self._passes = Periodic("gabay-control", self.tick, ControlPass(client, settings, watcher))
+        self._passes.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._passes is not None:
+            self._passes.stop()
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
         settings = _settings_of(broker)
@@ -133,25 +128,34 @@ class ClusterControl(Middleware):
         except redis.RedisError as exc:
             logger.debug("Could not mark the start on %s: %s", message.queue_name, exc)
 
-    def _run(self, client: redis.Redis, settings: Settings, watcher: RestartWatcher) -> None:
-        from gabay.manager import WorkerManager  # imported late: it imports the other middleware
-        from gabay.monitor import MonitorElection, log_status
 
-        manager = WorkerManager(settings, client)
-        election = MonitorElection(client, settings)
-        failing = False
-        while not self._stop.wait(self.tick):
-            try:
-                watcher.check()
-                if election.elected():
-                    log_status(manager.get_status())
-                failing = False
-            except redis.RedisError as exc:
-                if not failing:
-                    logger.warning("Cluster control cannot reach Redis: %s", type(exc).__name__)
-                failing = True
-            except Exception:  # the thread must survive anything; a bug is logged, not fatal
-                logger.exception("Cluster control pass failed.")
+
+class ControlPass:
+    """One pass of the control thread: restart requests, then the monitoring line if elected."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, watcher: RestartWatcher) -> None:
+        from gabay.manager import WorkerManager  # imported late: it imports the other middleware
+        from gabay.monitor import MonitorElection
+
+        self.watcher = watcher
+        self.manager = WorkerManager(settings, client)
+        self.election = MonitorElection(client, settings)
+        self.failing = False
+
+    def __call__(self) -> None:
+        from gabay.monitor import log_status
+
+        try:
+            self.watcher.check()
+            if self.election.elected():
+                log_status(self.manager.get_status())
+            self.failing = False
+        except redis.RedisError as exc:
+            if not self.failing:
+                logger.warning("Cluster control cannot reach Redis: %s", type(exc).__name__)
+            self.failing = True
+        except Exception:  # the thread must survive anything; a bug is logged, not fatal
+            logger.exception("Cluster control pass failed.")
 
 
 class RestartWatcher:

@@ -11,13 +11,13 @@ it, with its retry count untouched. Delayed messages keep moving from ``<q>.DQ``
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 from dramatiq import Broker, Message, Middleware, Worker
 
 from gabay.intake import Intake, PutBack
 from gabay.middleware.pause_flags import PauseFlags, PauseState
+from gabay.middleware.periodic import Periodic
 from gabay.settings import Settings
 
 __all__ = ["Pause", "PauseFlags", "PauseState"]
@@ -30,8 +30,7 @@ class Pause(Middleware):
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresher: Periodic | None = None
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         intake: Intake | None = getattr(broker, "intake", None)
@@ -40,26 +39,18 @@ class Pause(Middleware):
             return
         flags = PauseFlags(broker.client, settings)  # type: ignore[attr-defined]
         self._refresh(flags, intake)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(flags, intake), name="gabay-pause", daemon=True
-        )
-        self._thread.start()
+        self._refresher = Periodic("gabay-pause", self.interval, lambda: self._refresh(flags, intake))
+        self._refresher.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._refresher is not None:
+            self._refresher.stop()
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
         intake: Intake | None = getattr(broker, "intake", None)
         if intake is not None and intake.is_paused(message.queue_name):
             intake.put_back(message.queue_name, [message])
             raise PutBack(f"queue {message.queue_name} is paused")
-
-    def _run(self, flags: PauseFlags, intake: Intake) -> None:
-        while not self._stop.wait(self.interval):
-            self._refresh(flags, intake)
 
     def _refresh(self, flags: PauseFlags, intake: Intake) -> None:
         try:

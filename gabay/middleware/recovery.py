@@ -9,10 +9,11 @@ every queue the process consumes, heartbeats and runs the dead-worker maintenanc
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 from dramatiq import Broker, Middleware, Worker
+
+from gabay.middleware.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -22,29 +23,24 @@ class Recovery(Middleware):
 
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._passes: Periodic | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        queues = sorted(worker.consumers)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(broker, queues), name="gabay-recovery", daemon=True
-        )
-        self._thread.start()
-
-    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self, broker: Broker, queues: list[str]) -> None:
         run_maintenance = getattr(broker, "run_maintenance", None)
         if run_maintenance is None:
             return
-        while not self._stop.wait(self.interval):
+        queues = sorted(worker.consumers)
+
+        def recover() -> None:
             for queue_name in queues:
                 try:
                     run_maintenance(queue_name)
                 except redis.RedisError as exc:
                     logger.warning("Recovery pass on %s failed: %s", queue_name, exc)
+
+        self._passes = Periodic("gabay-recovery", self.interval, recover)
+        self._passes.start()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        if self._passes is not None:
+            self._passes.stop()

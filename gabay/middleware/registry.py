@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 
 import redis
@@ -19,6 +18,7 @@ from dramatiq import Broker, Middleware, Worker
 from pydantic import BaseModel
 
 import gabay
+from gabay.middleware.periodic import Periodic
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ class WorkerRegistration(Middleware):
     """Registers this worker process at boot, refreshes it while alive, removes it on shutdown."""
 
     def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresher: Periodic | None = None
         self._info: WorkerInfo | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
@@ -88,18 +87,15 @@ class WorkerRegistration(Middleware):
         )
         keys, ttl = RegistryKeys(settings), settings.heartbeat_timeout
         self._write(client, keys, ttl, broker)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(client, keys, ttl, broker), name="gabay-registry", daemon=True
-        )
-        self._thread.start()
+        self._refresher = Periodic("gabay-registry", max(ttl / 3, 0.2),
+                                   lambda: self._write(client, keys, ttl, broker))
+        self._refresher.start()
         logger.info("Registered worker %s (pid %d, %d threads, queues %s)", self._info.worker_id,
                     self._info.pid, self._info.threads, ", ".join(self._info.queues))
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._refresher is not None:
+            self._refresher.stop()
         settings = getattr(broker, "settings", None)
         if self._info is None or not isinstance(settings, Settings):
             return
@@ -111,10 +107,6 @@ class WorkerRegistration(Middleware):
                 pipe.execute()
         except redis.RedisError as exc:
             logger.warning("Could not unregister this worker (it expires by itself): %s", exc)
-
-    def _run(self, client: redis.Redis, keys: RegistryKeys, ttl: float, broker: Broker) -> None:
-        while not self._stop.wait(max(ttl / 3, 0.2)):
-            self._write(client, keys, ttl, broker)
 
     def _write(self, client: redis.Redis, keys: RegistryKeys, ttl: float, broker: Broker) -> None:
         assert self._info is not None
