@@ -24,7 +24,7 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware, Worker
 
-from gabay.errors import ConfigError
+from gabay.middleware.context import redis_context
 from gabay.middleware.deferral import defer
 from gabay.middleware.leases import Leases
 from gabay.middleware.waiting import HOLD_MS, LEAD_MS, deferral_delay
@@ -109,10 +109,7 @@ class ConcurrencyCaps(Middleware):
     def leases(self, broker: Broker) -> Leases:
         """The process's leases, built on first use from the broker's client and settings."""
         if self._leases is None:
-            settings = self._settings or getattr(broker, "settings", None)
-            client = self._client or getattr(broker, "client", None)
-            if settings is None or client is None:
-                raise ConfigError("ConcurrencyCaps needs a GabayBroker or explicit settings and client")
+            settings, client = redis_context(broker, self._settings, self._client, "ConcurrencyCaps")
             with _BUILD_LOCK:
                 if self._leases is None:
                     self._leases = Leases(client, settings, round(settings.heartbeat_timeout * 1000))

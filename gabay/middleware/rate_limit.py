@@ -21,7 +21,7 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware
 
-from gabay.errors import ConfigError
+from gabay.middleware.context import redis_context
 from gabay.middleware.deferral import defer
 from gabay.middleware.waiting import HOLD_MS, deferral_delay, should_hold
 from gabay.middleware.window import TRY_START_LUA, Decision
@@ -109,10 +109,7 @@ class RateLimits(Middleware):
     def window(self, broker: Broker) -> RedisWindow:
         """The Redis window, built on first use from the broker's client and settings."""
         if self._window is None:
-            settings = self._settings or getattr(broker, "settings", None)
-            client = self._client or getattr(broker, "client", None)
-            if settings is None or client is None:
-                raise ConfigError("RateLimits needs a GabayBroker or explicit settings and client")
+            settings, client = redis_context(broker, self._settings, self._client, "RateLimits")
             self._window = RedisWindow(client, settings)
         return self._window
 

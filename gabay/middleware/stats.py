@@ -35,8 +35,8 @@ def describe_exception(exception: BaseException | None) -> str:
     return text[:REASON_MAX]
 
 
-class Stats(Middleware):
-    """Counts completed, final failures (with reasons), deferrals and put-backs per queue."""
+class _Buffered(Middleware):
+    """A middleware that records into the process's StatsBuffer (started with the worker)."""
 
     def __init__(self, buffer: StatsBuffer | None = None) -> None:
         self.buffer = buffer or StatsBuffer()
@@ -46,6 +46,10 @@ class Stats(Middleware):
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self.buffer.stop()
+
+
+class Stats(_Buffered):
+    """Counts completed, final failures (with reasons), deferrals and put-backs per queue."""
 
     def flush(self, broker: Broker) -> bool:
         """Publish what is pending now (the buffer's thread does so every ``FLUSH_EVERY``)."""
@@ -79,17 +83,8 @@ def _was_put_back(broker: Broker, message: Message) -> bool:
     return intake is not None and intake.was_put_back(message)
 
 
-class RunningJobs(Middleware):
+class RunningJobs(_Buffered):
     """The jobs this process runs right now (published with the counters, TTL'd per process)."""
-
-    def __init__(self, buffer: StatsBuffer | None = None) -> None:
-        self.buffer = buffer or StatsBuffer()
-
-    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self.buffer.start(broker)
-
-    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self.buffer.stop()
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
         self.buffer.started(_redis_id(message), message.queue_name, message.actor_name,
