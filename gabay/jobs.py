@@ -20,6 +20,7 @@ from gabay.errors import GabayError, JobNotFound
 from gabay.settings import Settings
 
 RECENT_JOBS_KEPT = 1000
+FINISHED = ("succeeded", "failed")
 POLL_SECONDS = 0.1
 
 
@@ -133,7 +134,11 @@ class JobStore:
         return [JobRecord.model_validate_json(r) for r in records if r is not None]
 
     def update(self, job_id: str, change: Callable[[JobRecord], None]) -> JobRecord:
-        """Apply ``change`` to the record atomically (optimistic locking, retried on conflict)."""
+        """Apply ``change`` to the record atomically (optimistic locking, retried on conflict).
+
+        A change that makes the job succeeded or failed also counts it, once per transition, in
+        the cluster-wide finished counts (see :meth:`finished`).
+        """
         key = self.key(job_id)
         with self.client.pipeline() as pipe:
             while True:
@@ -143,10 +148,13 @@ class JobStore:
                     if data is None:
                         raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
                     record = JobRecord.model_validate_json(data)
+                    before = record.status
                     change(record)
                     record.updated_at = time.time()
                     pipe.multi()
                     pipe.set(key, record.model_dump_json(), ex=self.settings.job_ttl)
+                    if record.status != before and record.status in FINISHED:
+                        pipe.hincrby(self._finished_key, f"{record.kind}:{record.status}", 1)
                     pipe.execute()
                     return record
                 except redis.WatchError:
@@ -195,6 +203,16 @@ class JobStore:
             record.details.update(details)
 
         return self.update(job_id, change)
+
+    @property
+    def _finished_key(self) -> str:
+        return self.settings.key("jobs", "finished")
+
+    def finished(self, kind: str) -> tuple[int, int]:
+        """Cluster-wide count of jobs of ``kind`` that succeeded and that failed (final)."""
+        succeeded, failed = self.client.hmget(self._finished_key,
+                                              [f"{kind}:{status}" for status in FINISHED])
+        return int(succeeded or 0), int(failed or 0)
 
     def totals(self) -> dict[str, dict[str, float]]:
         """Cluster-wide LLM usage per ``provider:model``: calls, tokens and cost."""

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import redis
 
 from gabay.errors import RedisUnavailable
+from gabay.jobs import JobStore
 from gabay.middleware.control import last_start_key, restart_generation_key, restarts_key
 from gabay.middleware.pause import PauseFlags
 from gabay.middleware.registry import WorkerInfo, WorkerRegistry
@@ -45,6 +46,7 @@ class WorkerManager:
         self.pause_flags = PauseFlags(client, settings)
         self.stats = QueueStats(client, settings)
         self.registry = WorkerRegistry(client, settings)
+        self.jobs = JobStore(client, settings)
 
     @classmethod
     def connect(cls, settings: Settings) -> WorkerManager:
@@ -93,7 +95,7 @@ class WorkerManager:
                 worker_count=len(workers),
                 concurrency=sum(w.threads for w in workers),
             ),
-            queues=_workload(per_queue[q] for q in QUESTION_QUEUES),
+            queues=self._question_jobs(per_queue),
             form_response_worker=FormResponseWorkerStatus(
                 **_workload([per_queue[FORM_RESPONSE]]).model_dump(),
                 is_running=per_queue[FORM_RESPONSE].consumers > 0,
@@ -106,6 +108,16 @@ class WorkerManager:
             paused_queues=sorted(paused),
             checked_at=now,
         )
+
+    def _question_jobs(self, per_queue: dict[str, QueueStatus]) -> WorkloadStatus:
+        """Running and waiting messages of the three stages; completed and failed *jobs*.
+
+        A document passes through three (or five) stage messages: counting them would show one
+        job as three completions, so finished jobs come from the job records' counts.
+        """
+        completed, failed = self.jobs.finished("questions")
+        workload = _workload(per_queue[q] for q in QUESTION_QUEUES)
+        return workload.model_copy(update={"completed": completed, "failed": failed})
 
     def _read_keys(
         self, queues: Sequence[str]

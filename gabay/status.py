@@ -34,7 +34,8 @@ class WorkersStatus(BaseModel):
 
 
 class WorkloadStatus(BaseModel):
-    """Counts summed over the queues of one worker type."""
+    """One worker type: running and waiting messages summed over its queues, completed and
+    failed jobs (for question generation, finished documents, not stage messages)."""
 
     active: int = 0
     waiting: int = 0

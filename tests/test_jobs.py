@@ -49,6 +49,19 @@ def test_records_expire_and_unknown_ids_are_a_clear_error(store: JobStore,
         store.get("nope")
 
 
+def test_finished_jobs_are_counted_once_per_kind(store: JobStore) -> None:
+    store.create("questions", "q1")
+    store.succeed("q1", {"questions": []})
+    store.succeed("q1", {"questions": []})  # a second run of the last stage changes nothing
+    store.create("questions", "q2")
+    store.fail("q2", "InvalidInput: count 500")
+    store.create("feedback", "f1")
+    store.succeed("f1", {})
+    assert store.finished("questions") == (1, 1)
+    assert store.finished("feedback") == (1, 0)
+    assert store.finished("other") == (0, 0)
+
+
 def test_recent_lists_newest_first(store: JobStore) -> None:
     for n in range(3):
         store.create("questions", f"j{n}")

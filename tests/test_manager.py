@@ -114,7 +114,8 @@ def test_status_numbers_match_the_work_queued_running_completed_and_failed(
 
     def settled():
         status = manager.get_status()
-        return status if status.per_queue[GENERATION].completed == 3 and status.queues.failed == 2 \
+        return status if status.per_queue[GENERATION].completed == 3 \
+            and status.per_queue[GENERATION].failed == 2 \
             and status.form_response_worker.completed == 1 and status.workers.worker_count == 2 \
             else None
 
@@ -136,7 +137,33 @@ def test_status_numbers_match_the_work_queued_running_completed_and_failed(
     redis_client.set(actors.gate_key(), "1")
     done = wait_for(lambda: (s := manager.get_status()).per_queue[RETRIEVAL].completed == 3 and s,
                     timeout=30, message="the holds to complete")
-    assert done.queues.active == 0 and done.queues.completed == 6
+    assert done.queues.active == 0
+    assert (done.per_queue[RETRIEVAL].completed, done.per_queue[GENERATION].completed) == (3, 3)
+
+
+def test_question_generation_counts_finished_documents_not_stage_messages(
+    start_workers, manager: WorkerManager
+) -> None:
+    from gabay.actors.questions import generate_questions, retrieve_passages
+
+    start_workers(processes=1, threads=2)
+    text = "# Water\n\nEvaporation is the change of liquid water into water vapour. " * 3
+    request = {"document": {"id": "water", "title": "Water", "text": text}, "count": 1,
+               "question_types": ["true_false"]}
+    for n in range(2):
+        generate_questions.send({**request, "request_id": f"doc-{n}"})
+    retrieve_passages.send({**request, "count": 500}, "bad-doc")  # invalid, reaches a worker
+
+    def finished():  # stage counters are published every 0.25 s, job counts at once
+        status = manager.get_status()
+        published = status.per_queue[VALIDATION].completed + status.per_queue[RETRIEVAL].failed
+        return status if published == 3 else None
+
+    status = wait_for(finished, timeout=60, message="two documents done and one failed")
+    assert (status.queues.completed, status.queues.failed) == (2, 1)
+    assert status.per_queue[VALIDATION].completed == 2  # each document: 3 stage messages, 1 job
+    assert status.per_queue[RETRIEVAL].completed == 2 and status.per_queue[RETRIEVAL].failed == 1
+    assert sum(status.per_queue[q].completed for q in (RETRIEVAL, GENERATION, VALIDATION)) == 6
 
 
 def test_two_processes_count_as_two_and_a_killed_one_drops_out(

@@ -53,6 +53,10 @@ def worker_types(status: dict[str, Any]) -> list[dict[str, Any]]:
         for key in ("running", "waiting", "delayed", "completed", "failed", "dead_lettered"):
             card[key] = sum(r[key] for r in rows)
         cards.append(card)
+    # Question generation: completed and failed count documents (jobs), not stage messages.
+    cards[0]["completed"] = status.get("queues", {}).get("completed", cards[0]["completed"])
+    cards[0]["failed"] = status.get("queues", {}).get("failed", cards[0]["failed"])
+    cards[0]["counts_jobs"] = True
     cards[-1]["enabled"] = status.get("form_response_worker", {}).get("enabled", True)
     return cards
 
