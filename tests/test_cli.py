@@ -65,8 +65,10 @@ def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
             dramatiq_main = _children(supervisor.pid)
             return [pid for main_pid in dramatiq_main for pid in _children(main_pid)]
 
-        heartbeats = f"{settings.gabay_key_prefix}dramatiq:__heartbeats__"
-        wait_for(lambda: redis_client.zcard(heartbeats) == 1, timeout=30,
+        # Dramatiq's main process waits up to 30 s for a worker that dies while booting: kill it
+        # only once it said it is ready (logged after it told the main process).
+        log_path = tmp_path / "supervisor.log"
+        wait_for(lambda: b"ready for action" in log_path.read_bytes(), timeout=30,
                  message="the first worker process to be ready")
         [first] = worker_pids()
         os.kill(first, signal.SIGKILL)
