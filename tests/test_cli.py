@@ -59,7 +59,8 @@ def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
     log = open(tmp_path / "supervisor.log", "wb")  # noqa: SIM115
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "gabay.cli", "workers", "-p", "1", "-t", "1"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=log)
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=log,
+        start_new_session=True)
     try:
         def worker_pids() -> list[int]:
             dramatiq_main = _children(supervisor.pid)
@@ -78,8 +79,14 @@ def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
         assert second != first
     finally:
         supervisor.send_signal(signal.SIGTERM)
-        assert supervisor.wait(timeout=60) == 0
-        log.close()
+        try:
+            code = supervisor.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(supervisor.pid, signal.SIGKILL)  # leave no worker behind
+            raise
+        finally:
+            log.close()
+        assert code == 0
 
 
 def _children(pid: int) -> list[int]:
