@@ -24,7 +24,7 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware, Worker
 
-from gabay.middleware.context import redis_context
+from gabay.middleware.context import option_of, redis_context
 from gabay.middleware.deferral import defer
 from gabay.middleware.leases import Leases
 from gabay.middleware.waiting import HOLD_MS, LEAD_MS, deferral_delay
@@ -60,11 +60,9 @@ class ConcurrencyCaps(Middleware):
             _limit_of(actor.options["max_concurrency"])
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
-        option = message.options.get("max_concurrency")
+        option = option_of(broker, message, "max_concurrency")
         if option is None:
-            option = broker.get_actor(message.actor_name).options.get("max_concurrency")
-            if option is None:
-                return
+            return
         self._take_slot(broker, message, _limit_of(option))
 
     def after_process_message(self, broker: Broker, message: dramatiq.Message, *,

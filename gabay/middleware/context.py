@@ -1,9 +1,11 @@
-"""Where a middleware finds its settings and Redis client: given explicitly, else the broker's."""
+"""What a middleware reads from its surroundings: settings and Redis client, actor options."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
-from dramatiq import Broker
+from dramatiq import Broker, Message
 
 from gabay.errors import ConfigError
 from gabay.settings import Settings
@@ -17,3 +19,11 @@ def redis_context(broker: Broker, settings: Settings | None, client: redis.Redis
     if settings is None or client is None:
         raise ConfigError(f"{who} needs a GabayBroker or explicit settings and client")
     return settings, client
+
+
+def option_of(broker: Broker, message: Message, name: str) -> Any:
+    """The option ``name`` of the message, else of its actor; None when neither sets it."""
+    value = message.options.get(name)
+    if value is None:
+        value = broker.get_actor(message.actor_name).options.get(name)
+    return value

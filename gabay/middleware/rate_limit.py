@@ -21,7 +21,7 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware
 
-from gabay.middleware.context import redis_context
+from gabay.middleware.context import option_of, redis_context
 from gabay.middleware.deferral import defer
 from gabay.middleware.waiting import HOLD_MS, deferral_delay, should_hold
 from gabay.middleware.window import TRY_START_LUA, Decision
@@ -75,11 +75,9 @@ class RateLimits(Middleware):
             self._rate_of(actor.options["rate_limit"])
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
-        option = message.options.get("rate_limit")
+        option = option_of(broker, message, "rate_limit")
         if option is None:
-            option = broker.get_actor(message.actor_name).options.get("rate_limit")
-            if option is None:
-                return
+            return
         self._wait_for_start(broker, message, self._rate_of(option))
 
     def _wait_for_start(self, broker: Broker, message: dramatiq.Message, rate: Rate) -> None:
