@@ -14,10 +14,10 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from gabay.offline_questions import generate_drafts
-from gabay.question_checks import pick_final, source_problem, structural_problem, to_question
-from gabay.questions import QuestionTask, parse_request
-from gabay.retrieval import select_passages, split_passages
+from gabay.questions.checks import pick_final, source_problem, structural_problem, to_question
+from gabay.questions.models import QuestionTask, parse_request
+from gabay.questions.offline.drafts import generate_drafts
+from gabay.questions.retrieval import select_passages, split_passages
 
 broker = RedisBroker(url=os.environ["BENCH_REDIS_URL"], namespace="bench-plain")
 dramatiq.set_broker(broker)

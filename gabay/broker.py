@@ -19,9 +19,9 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import Middleware, MiddlewareError
 
-from gabay.intake import GabayConsumer, Intake
+from gabay.cluster.connection import connect
+from gabay.cluster.intake import GabayConsumer, Intake
 from gabay.middleware import build_middleware
-from gabay.redis_connection import connect
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 class GabayBroker(RedisBroker):
     """RedisBroker whose dead-worker maintenance runs on a clock instead of by chance.
 
-    Its consumers ask the process's :class:`~gabay.intake.Intake` before fetching: a paused
-    queue or a draining process fetches nothing (see gabay.intake).
+    Its consumers ask the process's :class:`~gabay.cluster.intake.Intake` before fetching: a paused
+    queue or a draining process fetches nothing (see gabay.cluster.intake).
 
     Signals are dispatched only to the middleware that implement them: Dramatiq calls every
     middleware's hook for every signal, four signals per message, and most of the sixteen hooks

@@ -16,11 +16,12 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
+from gabay.cluster.connection import connect
+from gabay.cluster.stats import FINISHED, count_finished
 from gabay.errors import GabayError, JobNotFound
-from gabay.settings import Settings
+from gabay.settings import Settings, load_settings
 
 RECENT_JOBS_KEPT = 1000
-FINISHED = ("succeeded", "failed")
 POLL_SECONDS = 0.1
 
 
@@ -85,9 +86,10 @@ class JobStore:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        self.keys = settings.keys
 
     def key(self, job_id: str) -> str:
-        return self.settings.key("job", job_id)
+        return self.keys.job(job_id)
 
     def create(self, kind: str, job_id: str | None = None, **details: Any) -> JobRecord:
         """Create a queued record, or return the existing one (enqueueing twice is harmless)."""
@@ -96,7 +98,7 @@ class JobStore:
                                   ex=self.settings.job_ttl, nx=True)
         if not created:
             return self.get(record.id)
-        recent = self.settings.key("jobs", "recent")
+        recent = self.keys.recent_jobs
         pipe = self.client.pipeline()
         pipe.zadd(recent, {record.id: record.created_at})
         pipe.zremrangebyrank(recent, 0, -RECENT_JOBS_KEPT - 1)
@@ -129,7 +131,7 @@ class JobStore:
 
     def recent(self, limit: int = 50) -> list[JobRecord]:
         """The newest jobs first (those whose records have not expired)."""
-        ids = self.client.zrevrange(self.settings.key("jobs", "recent"), 0, limit - 1)
+        ids = self.client.zrevrange(self.keys.recent_jobs, 0, limit - 1)
         records = self.client.mget([self.key(i.decode()) for i in ids]) if ids else []
         return [JobRecord.model_validate_json(r) for r in records if r is not None]
 
@@ -137,7 +139,7 @@ class JobStore:
         """Apply ``change`` to the record atomically (optimistic locking, retried on conflict).
 
         A change that makes the job succeeded or failed also counts it, once per transition, in
-        the cluster-wide finished counts (see :meth:`finished`).
+        the cluster-wide finished counts (see ``QueueStats.finished_jobs``).
         """
         key = self.key(job_id)
         with self.client.pipeline() as pipe:
@@ -154,7 +156,7 @@ class JobStore:
                     pipe.multi()
                     pipe.set(key, record.model_dump_json(), ex=self.settings.job_ttl)
                     if record.status != before and record.status in FINISHED:
-                        pipe.hincrby(self._finished_key, f"{record.kind}:{record.status}", 1)
+                        count_finished(pipe, self.keys, record.kind, record.status)
                     pipe.execute()
                     return record
                 except redis.WatchError:
@@ -177,7 +179,7 @@ class JobStore:
 
     def add_call(self, job_id: str, call: LLMCall) -> JobRecord:
         """Record an LLM call on the job and in the cluster-wide totals."""
-        totals = self.settings.key("llm", "totals")
+        totals = self.keys.llm_totals
         prefix = f"{call.provider}:{call.model}"
         pipe = self.client.pipeline()
         pipe.hincrby(totals, f"{prefix}:calls", 1)
@@ -204,19 +206,9 @@ class JobStore:
 
         return self.update(job_id, change)
 
-    @property
-    def _finished_key(self) -> str:
-        return self.settings.key("jobs", "finished")
-
-    def finished(self, kind: str) -> tuple[int, int]:
-        """Cluster-wide count of jobs of ``kind`` that succeeded and that failed (final)."""
-        succeeded, failed = self.client.hmget(self._finished_key,
-                                              [f"{kind}:{status}" for status in FINISHED])
-        return int(succeeded or 0), int(failed or 0)
-
     def totals(self) -> dict[str, dict[str, float]]:
         """Cluster-wide LLM usage per ``provider:model``: calls, tokens and cost."""
-        raw = self.client.hgetall(self.settings.key("llm", "totals"))
+        raw = self.client.hgetall(self.keys.llm_totals)
         totals: dict[str, dict[str, float]] = {}
         for field, value in raw.items():
             name, _, metric = field.decode().rpartition(":")
@@ -227,9 +219,6 @@ class JobStore:
 def get(job_id: str, store: JobStore | None = None) -> JobRecord:
     """Read a job record from any process (builds a store from the settings when none is given)."""
     if store is None:
-        from gabay.redis_connection import connect
-        from gabay.settings import load_settings
-
         settings = load_settings()
         store = JobStore(connect(settings), settings)
     return store.get(job_id)

@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from gabay.errors import ConfigError
-from gabay.rates import Rate, parse_rate
+from gabay.keys import Keys
+from gabay.limits.rates import Rate, parse_rate
 
 #: Announced shutdown dates of model names we may be configured with.
 MODEL_SHUTDOWN_DATES = {"gpt-4o-mini": dt.date(2027, 1, 14), "gpt-4o-mini-2024-07-18": dt.date(2027, 1, 14)}
@@ -140,9 +141,10 @@ class Settings(BaseSettings):
         """True when the operator named a Redis; then the embedded one is never started."""
         return self.redis_url is not None or self.redis_host is not None
 
-    def key(self, *parts: str) -> str:
-        """A Redis key under the gabay prefix, e.g. ``key("paused")`` -> ``gabay:paused``."""
-        return self.gabay_key_prefix + ":".join(parts)
+    @property
+    def keys(self) -> Keys:
+        """The Redis keys of this deployment (under ``GABAY_KEY_PREFIX``)."""
+        return Keys(self.gabay_key_prefix)
 
     def model_warnings(self, today: dt.date | None = None) -> list[str]:
         """Warnings about configured models that are near or past their shutdown date."""

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from gabay.brevo import BrevoClient
-from gabay.emails import Address, RenderedEmail
 from gabay.errors import EmailRejected, EmailRetryable
+from gabay.mail.brevo import BrevoClient
+from gabay.mail.render import Address, RenderedEmail
 from gabay.settings import Settings, load_settings
 from tests.fakes import brevo_server
 from tests.fakes.brevo_server import FakeBrevo

@@ -73,7 +73,7 @@ def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
                  message="the first worker process to be ready")
         [first] = worker_pids()
         os.kill(first, signal.SIGKILL)
-        wait_for(lambda: redis_client.get(settings.key("restarts")) == b"1", timeout=30,
+        wait_for(lambda: redis_client.get(settings.keys.restarts) == b"1", timeout=30,
                  message="the restart to be counted")
         [second] = wait_for(worker_pids, timeout=30, message="a new worker process")
         assert second != first

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
-from gabay.middleware.leases import Leases
-from gabay.middleware.waiting import HOLD_MS, LEAD_MS, deferral_delay
+from gabay.limits.leases import Leases
+from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
 from gabay.settings import Settings
 from tests.support.polling import wait_for
 from tests.test_rate_limits import MODULES, SECOND, max_in_any_window, recorded_runs, run_all
@@ -127,7 +127,7 @@ def test_the_slot_of_a_killed_worker_comes_back_within_the_lease(
         settings: Settings) -> None:  # type: ignore[no-untyped-def]
     from tests.support.limit_actors import LIMITS_QUEUE, capped_one
 
-    started_key = settings.key("test", "cap-one-started")
+    started_key = settings.keys.test("cap-one-started")
     doomed = start_workers(processes=1, threads=2, queues=(LIMITS_QUEUE,), modules=MODULES)
     capped_one.send("holder", 600)
     wait_for(lambda: redis_client.llen(started_key) == 1, timeout=30, message="the holder to start")

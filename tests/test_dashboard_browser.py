@@ -11,7 +11,7 @@ import redis
 import requests
 
 from gabay.actors import broker, probe
-from gabay.manager import WorkerManager
+from gabay.ops.manager import WorkerManager
 from gabay.settings import Settings
 from tests.support.actors import record
 from tests.support.dashboard import PASSWORD, DashboardServer
@@ -56,7 +56,7 @@ def page(worker_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Page, str
 
 
 def probed(client: redis.Redis, settings: Settings, token: str) -> bool:
-    return bool(client.exists(settings.key("probe", token)))
+    return bool(client.exists(settings.keys.probe(token)))
 
 
 def test_an_operator_watches_pauses_resumes_and_browses_messages(
@@ -96,7 +96,7 @@ def test_an_operator_watches_pauses_resumes_and_browses_messages(
     held = uuid.uuid4().hex
     probe.send(held)
     record.send("after-the-held-probe")
-    wait_for(lambda: redis_client.llen(settings.key("test", "record")) == 1, timeout=60,
+    wait_for(lambda: redis_client.llen(settings.keys.test("record")) == 1, timeout=60,
              message="the unpaused test queue to be served")
     assert not probed(redis_client, settings, held)  # the paused queue was not served
 

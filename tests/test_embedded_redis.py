@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-import gabay.redis_connection
+import gabay.cluster.connection
 from gabay.broker import build_broker
-from gabay.embedded_redis import EmbeddedRedis
-from gabay.redis_connection import connect, resolve_redis_url
+from gabay.cluster.connection import connect, resolve_redis_url
+from gabay.cluster.embedded_redis import EmbeddedRedis
 from gabay.settings import load_settings
 from tests.support.polling import wait_for
 from tests.support.processes import ROOT
@@ -32,7 +32,7 @@ def test_nothing_configured_and_nothing_local_starts_the_embedded_redis(
     embedded: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL")
-    monkeypatch.setattr(gabay.redis_connection, "LOCAL_URL", "redis://127.0.0.1:1")
+    monkeypatch.setattr(gabay.cluster.connection, "LOCAL_URL", "redis://127.0.0.1:1")
     settings = load_settings(gabay_data_dir=embedded.directory.parent)
     url = resolve_redis_url(settings)
     assert url.startswith(f"unix://{embedded.socket}")
@@ -90,7 +90,7 @@ def test_a_second_process_and_dramatiq_workers_find_the_same_server(
 
         broker.enqueue(Message(queue_name="system", actor_name="probe", args=(token,), kwargs={},
                                options={}))
-        wait_for(lambda: broker.client.get(settings.key("probe", token)), timeout=30,
+        wait_for(lambda: broker.client.get(settings.keys.probe(token)), timeout=30,
                  message="the worker on the embedded Redis to answer")
     finally:
         workers.terminate()

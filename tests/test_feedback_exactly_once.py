@@ -13,10 +13,10 @@ import redis
 
 from gabay.actors import process_form_response
 from gabay.broker import GabayBroker
+from gabay.feedback.submission import job_id_for
 from gabay.jobs import JobStatus
 from gabay.queues import FORM_RESPONSE
 from gabay.settings import Settings
-from gabay.submissions import job_id_for
 from tests.fakes import brevo_server
 from tests.fakes.brevo_server import FakeBrevo
 from tests.support import feedback_actors
@@ -82,10 +82,10 @@ def test_a_worker_killed_right_after_the_send_is_replaced_without_a_second_email
 
     doomed.wait(timeout=60)  # the worker SIGKILLed itself right after Brevo accepted the email
     assert len(brevo.accepted) == 1
-    assert redis_client.hget(settings.key("sent", JOB), "state") == b"sending"
+    assert redis_client.hget(settings.keys.sent(JOB), "state") == b"sending"
     start_workers(processes=1, threads=2, modules=MODULES, env=env)
 
     record = wait_for_job(redis_client, settings, JOB, JobStatus.SUCCEEDED, timeout=90)
     assert len(brevo.accepted) == 1 and len(brevo.requests) == 2
     assert record.result is not None and record.result["via"] == "brevo"
-    assert redis_client.hget(settings.key("sent", JOB), "state") == b"sent"
+    assert redis_client.hget(settings.keys.sent(JOB), "state") == b"sent"

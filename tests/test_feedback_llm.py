@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from gabay.errors import ProviderUnavailable
-from gabay.feedback import build_prompt, check_feedback, write_feedback
+from gabay.feedback.scoring import score
+from gabay.feedback.submission import parse_submission
+from gabay.feedback.writer import build_prompt, check_feedback, write_feedback
 from gabay.jobs import LLMCall
-from gabay.scoring import score
 from gabay.settings import Settings, load_settings
-from gabay.submissions import parse_submission
 from tests.fakes import llm_server
 from tests.support.feedback_llm import TAGALOG_MARK, feedback_responder
 from tests.support.feedback_samples import sample

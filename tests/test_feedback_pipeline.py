@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
-from gabay.feedback_pipeline import FeedbackContext, process
+from gabay.feedback.pipeline import FeedbackContext, process
+from gabay.feedback.submission import idempotency_key_for, job_id_for
 from gabay.jobs import JobStatus
 from gabay.settings import load_settings
-from gabay.submissions import idempotency_key_for, job_id_for
 from tests.fakes import brevo_server, llm_server
 from tests.fakes.brevo_server import FakeBrevo
 from tests.support.feedback_llm import feedback_responder

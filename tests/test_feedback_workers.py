@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from gabay.actors import process_form_response
 from gabay.broker import GabayBroker
 from gabay.cli import main
-from gabay.demo import Demo
 from gabay.errors import InvalidInput
-from gabay.feedback_demo import demo_feedback
+from gabay.feedback.submission import job_id_for
 from gabay.jobs import JobStatus
+from gabay.ops.demo.feedback import demo_feedback
+from gabay.ops.demo.run import Demo
 from gabay.queues import FORM_RESPONSE
 from gabay.settings import Settings
-from gabay.submissions import job_id_for
 from tests.fakes import brevo_server
 from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, SUBMISSIONS, sample
 from tests.support.feedback_workers import dead_letters, wait_for_job, worker_env

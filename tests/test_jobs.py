@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from gabay import jobs
+from gabay.cluster.stats import QueueStats
 from gabay.errors import JobNotFound
 from gabay.jobs import JobStatus, JobStore, LLMCall
 from gabay.settings import Settings
@@ -50,6 +51,7 @@ def test_records_expire_and_unknown_ids_are_a_clear_error(store: JobStore,
 
 
 def test_finished_jobs_are_counted_once_per_kind(store: JobStore) -> None:
+    stats = QueueStats(store.client, store.settings)
     store.create("questions", "q1")
     store.succeed("q1", {"questions": []})
     store.succeed("q1", {"questions": []})  # a second run of the last stage changes nothing
@@ -57,9 +59,9 @@ def test_finished_jobs_are_counted_once_per_kind(store: JobStore) -> None:
     store.fail("q2", "InvalidInput: count 500")
     store.create("feedback", "f1")
     store.succeed("f1", {})
-    assert store.finished("questions") == (1, 1)
-    assert store.finished("feedback") == (1, 0)
-    assert store.finished("other") == (0, 0)
+    assert stats.finished_jobs("questions") == (1, 1)
+    assert stats.finished_jobs("feedback") == (1, 0)
+    assert stats.finished_jobs("other") == (0, 0)
 
 
 def test_recent_lists_newest_first(store: JobStore) -> None:

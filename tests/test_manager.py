@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from gabay.errors import RedisUnavailable, UnknownQueue
-from gabay.manager import WorkerManager
 from gabay.middleware.control import RestartWatcher, last_start_key
+from gabay.ops.manager import WorkerManager
 from gabay.queues import FORM_RESPONSE, GENERATION, RETRIEVAL, VALIDATION
 from gabay.settings import Settings
 from tests.support import manager_actors as actors

@@ -9,9 +9,9 @@ import time
 
 import redis
 
-from gabay.monitor import MonitorElection, monitor_lines
+from gabay.cluster.monitor import MonitorElection, monitor_lines
+from gabay.cluster.status import ClusterStatus, FormResponseWorkerStatus, WorkersStatus, WorkloadStatus
 from gabay.settings import Settings
-from gabay.status import ClusterStatus, FormResponseWorkerStatus, WorkersStatus, WorkloadStatus
 from tests.support.polling import wait_for
 
 LINE = re.compile(r"^\[(?P<at>[\d-]+ [\d:,]+)\] \[PID (?P<pid>\d+)\] .*\[gabay\.monitor\] \[INFO\] "

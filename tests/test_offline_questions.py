@@ -12,12 +12,12 @@ import pytest
 import redis
 
 from gabay.jobs import JobStore
-from gabay.offline_questions import BLANK, TF_PREFIX, generate_drafts
-from gabay.offline_terms import key_terms
-from gabay.question_checks import source_problem, structural_problem
-from gabay.question_stages import QuestionStages
-from gabay.questions import Draft, QuestionTask, normalize, parse_request
-from gabay.retrieval import select_passages, split_passages
+from gabay.questions.checks import source_problem, structural_problem
+from gabay.questions.models import Draft, QuestionTask, normalize, parse_request
+from gabay.questions.offline.drafts import BLANK, TF_PREFIX, generate_drafts
+from gabay.questions.offline.terms import key_terms
+from gabay.questions.retrieval import select_passages, split_passages
+from gabay.questions.stages import QuestionStages
 from gabay.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def test_the_same_input_gives_the_same_questions_in_any_process() -> None:
     script = (
         "import json, sys; sys.path.insert(0, '.');"
         "from tests.test_offline_questions import DOCUMENTS, task_for;"
-        "from gabay.offline_questions import generate_drafts;"
+        "from gabay.questions.offline.drafts import generate_drafts;"
         "print(json.dumps([[d.model_dump() for d in generate_drafts(task_for(p), 17)] for p in DOCUMENTS]))"
     )
     outputs = []

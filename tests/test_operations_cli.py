@@ -12,7 +12,7 @@ import redis
 from click.testing import CliRunner
 
 from gabay.cli import main
-from gabay.status import ClusterStatus
+from gabay.cluster.status import ClusterStatus
 from tests.support import manager_actors as actors
 from tests.support.polling import wait_for
 

@@ -131,4 +131,4 @@ def test_a_paused_queue_is_not_fetched_so_a_long_backlog_costs_nothing(
     assert redis_client.llen(f"{namespace}:{QUEUE}") == 2000
     assert redis_client.hlen(f"{namespace}:{QUEUE}.DQ.msgs") == 0  # nothing re-deferred
     assert list(redis_client.scan_iter(f"{namespace}:__acks__.*.{QUEUE}")) == []  # nothing fetched
-    assert redis_client.hgetall(settings.key("stats", QUEUE)) == {}  # no deferral, no put-back
+    assert redis_client.hgetall(settings.keys.counters(QUEUE)) == {}  # no deferral, no put-back

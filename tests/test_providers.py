@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from gabay.errors import ProviderRejected, ProviderUnavailable
 from gabay.jobs import LLMCall
-from gabay.pricing import cost_usd
-from gabay.providers import ChatProvider, complete_with_fallback, provider_chain
+from gabay.llm.pricing import cost_usd
+from gabay.llm.providers import ChatProvider, complete_with_fallback, provider_chain
 from gabay.settings import Settings, load_settings
 from tests.fakes import llm_server as fake
 from tests.fakes.llm_server import FakeLLMServer
@@ -240,7 +240,7 @@ def test_prices_can_be_overridden_and_unknown_models_cost_nothing_with_one_warni
     settings = load_settings(llm_prices={"gpt-6-luna": (1.0, 0.5, 2.0)})
     assert cost_usd(settings, "gpt-6-luna", 1_000_000, 0, 1_000_000) == pytest.approx(3.0)
     assert cost_usd(settings, "gpt-4o-mini", 1_000_000, 0, 0) == pytest.approx(0.15)
-    with caplog.at_level(logging.WARNING, logger="gabay.pricing"):
+    with caplog.at_level(logging.WARNING, logger="gabay.llm.pricing"):
         assert cost_usd(settings, "mystery-model-7", 1000, 0, 1000) == 0
         assert cost_usd(settings, "mystery-model-7", 1000, 0, 1000) == 0
     assert caplog.text.count("mystery-model-7") == 1

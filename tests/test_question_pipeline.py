@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from gabay.actors.questions import deliver_callback, generate_questions, retrieve_passages
 from gabay.broker import GabayBroker
-from gabay.callbacks import SIGNATURE_HEADER, verify
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus, JobStore
+from gabay.questions.callbacks import SIGNATURE_HEADER, verify
 from gabay.settings import Settings
 from tests.fakes import llm_server as fake
 from tests.support.polling import wait_for

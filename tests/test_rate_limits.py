@@ -13,10 +13,10 @@ import pytest
 import redis
 from freezegun import freeze_time
 
+from gabay.limits.rates import Rate, parse_rate
+from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
+from gabay.limits.window import WindowState, decide
 from gabay.middleware.rate_limit import RedisWindow
-from gabay.middleware.waiting import HOLD_MS, deferral_delay, should_hold
-from gabay.middleware.window import WindowState, decide
-from gabay.rates import Rate, parse_rate
 from gabay.settings import Settings
 from tests.support.polling import wait_for
 

@@ -44,4 +44,4 @@ def test_registry_lists_live_processes_and_drops_killed_and_stopped_ones(
 
     assert stopping.stop(timeout=60) == 0
     assert registry.workers() == []  # removed on shutdown, not by expiry
-    assert redis_client.exists(settings.key("workers", stopping_id)) == 0
+    assert redis_client.exists(settings.keys.worker(stopping_id)) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gabay.retrieval import MAX_PASSAGE_CHARS, select_passages, split_passages
+from gabay.questions.retrieval import MAX_PASSAGE_CHARS, select_passages, split_passages
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "documents"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gabay.scoring import Outcome, normalize, score
-from gabay.submissions import parse_submission
+from gabay.feedback.scoring import Outcome, normalize, score
+from gabay.feedback.submission import parse_submission
 from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, sample
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from gabay.errors import ConfigError
-from gabay.rates import Rate, parse_rate
+from gabay.limits.rates import Rate, parse_rate
 from gabay.settings import load_settings
 
 

@@ -13,8 +13,8 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 from gabay.broker import GabayBroker
+from gabay.cluster.stats import StatsWriter
 from gabay.middleware.stats import Failure, QueueStats, Stats, StatsBuffer
-from gabay.middleware.stats_store import StatsWriter
 from gabay.settings import Settings
 from tests.support import drain_actors
 from tests.support.drain_actors import QUEUE, start_registered
@@ -127,7 +127,7 @@ def test_a_stopping_worker_publishes_what_it_buffered_and_removes_its_running_en
     assert [f.message_id for f in stats.recent_failures()] == ["m-2"]
     assert sum(c for _, c, _ in stats.throughput(QUEUE, minutes=2)) == 3
     assert stats.running_jobs() == []
-    assert not redis_client.exists(settings.key("running", broker.broker_id))
+    assert not redis_client.exists(settings.keys.running(broker.broker_id))
 
 
 def test_counts_that_could_not_be_published_are_kept_for_the_next_try_never_doubled(

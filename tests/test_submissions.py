@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gabay.errors import InvalidInput
-from gabay.submissions import (
+from gabay.feedback.submission import (
     MAX_ANSWER_CHARS,
     MAX_ANSWERS,
     MAX_SUBMISSION_BYTES,

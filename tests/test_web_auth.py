@@ -14,8 +14,8 @@ from werkzeug.test import Client
 
 from gabay.broker import GabayBroker
 from gabay.cli import main
+from gabay.cluster.pause_flags import PauseFlags
 from gabay.errors import ConfigError
-from gabay.middleware.pause_flags import PauseFlags
 from gabay.settings import Settings
 from gabay.web import auth
 from gabay.web.auth import check_bind

@@ -19,7 +19,7 @@ def test_a_message_sent_here_is_processed_by_a_separate_worker_process(
 ) -> None:
     workers = start_workers(processes=1, threads=2)
     probe.send("t1")
-    answer = wait_for(lambda: redis_client.get(settings.key("probe", "t1")), timeout=15,
+    answer = wait_for(lambda: redis_client.get(settings.keys.probe("t1")), timeout=15,
                       message="the probe answer")
     host_pid = answer.decode().rsplit(":", 1)[1]
     assert int(host_pid) in workers.child_pids()
@@ -30,7 +30,7 @@ def test_killed_workers_messages_run_again_within_the_recovery_bound(
 ) -> None:
     doomed = start_workers(processes=1, threads=1)
     actors.sleep_then_record.send("long", 30.0)
-    started_key = settings.key("test", "started")
+    started_key = settings.keys.test("started")
     wait_for(lambda: redis_client.llen(started_key) == 1, timeout=15, message="the first start")
     doomed.kill()
     killed_at = time.monotonic()

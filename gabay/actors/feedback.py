@@ -2,7 +2,7 @@
 
 ``send()`` validates the submission (InvalidInput for bad input, nothing enqueued), creates the
 job record and enqueues on ``form-response-processing``. The worker validates again, then runs
-:func:`gabay.feedback_pipeline.process`. Final errors (bad input, an email Brevo rejects, an email
+:func:`gabay.feedback.pipeline.process`. Final errors (bad input, an email Brevo rejects, an email
 that may have gone out too long ago to re-send safely) go to the dead-letter queue at once;
 transient ones (Brevo 429/5xx/unreachable, Redis) are retried with backoff, a 429 after the
 ``x-sib-ratelimit-reset`` seconds Brevo asked for.
@@ -16,11 +16,11 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from gabay.broker import GabayBroker
-from gabay.delivery import Hook
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
-from gabay.feedback_pipeline import FeedbackContext, enqueue_record, process
+from gabay.feedback.pipeline import FeedbackContext, enqueue_record, process
+from gabay.feedback.submission import parse_submission
+from gabay.mail.delivery import Hook
 from gabay.queues import FORM_RESPONSE
-from gabay.submissions import parse_submission
 
 #: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all: well inside
 #: Brevo's 30-minute idempotency window, so a retry after an unanswered send is deduplicated.

@@ -18,11 +18,11 @@ from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
 from gabay.actors import broker, settings
-from gabay.callbacks import callback_body, post_callback
 from gabay.errors import InvalidInput, JobNotFound, ProviderRejected
 from gabay.jobs import JobStatus, JobStore
-from gabay.question_stages import QuestionStages
-from gabay.questions import QuestionRequest, QuestionTask, describe, parse_request
+from gabay.questions.callbacks import callback_body, post_callback
+from gabay.questions.models import QuestionRequest, QuestionTask, describe, parse_request
+from gabay.questions.stages import QuestionStages
 from gabay.queues import GENERATION, RETRIEVAL, VALIDATION
 
 logger = logging.getLogger(__name__)

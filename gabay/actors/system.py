@@ -17,4 +17,4 @@ PROBE_TTL_SECONDS = 300
 def probe(token: str) -> None:
     """Answer a probe by writing which worker process handled it under ``gabay:probe:<token>``."""
     answer = f"{socket.gethostname()}:{os.getpid()}"
-    broker.client.set(settings.key("probe", token), answer, ex=PROBE_TTL_SECONDS)
+    broker.client.set(settings.keys.probe(token), answer, ex=PROBE_TTL_SECONDS)

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING
 import click
 
 from gabay.cli import get_settings, main
+from gabay.cluster.status import ClusterStatus
 from gabay.errors import GabayError, RedisUnavailable
-from gabay.status import ClusterStatus
 
 if TYPE_CHECKING:
-    from gabay.manager import WorkerManager
+    from gabay.ops.manager import WorkerManager
 
 WATCH_EVERY = 2.0
 COLUMNS = ("waiting", "delayed", "running", "dead_lettered", "completed", "failed", "consumers")
 
 
 def _manager(ctx: click.Context) -> WorkerManager:
-    from gabay.manager import WorkerManager
+    from gabay.ops.manager import WorkerManager
 
     return WorkerManager.connect(get_settings(ctx))
 

@@ -10,7 +10,7 @@ import click
 from gabay.cli import get_settings, main
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus, JobStore
-from gabay.questions import ALL_TYPES
+from gabay.questions.models import ALL_TYPES
 
 POLL_SECONDS = 0.2
 
@@ -60,7 +60,7 @@ def questions(ctx: click.Context, file: Path, count: int, types: str, topic: str
 @click.pass_context
 def job(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job (question generation or feedback): status, stages, cost, result or error."""
-    from gabay.redis_connection import connect
+    from gabay.cluster.connection import connect
 
     settings = get_settings(ctx)
     record = JobStore(connect(settings), settings).get(job_id)

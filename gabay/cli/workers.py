@@ -10,11 +10,11 @@ import uuid
 import click
 
 from gabay.cli import get_settings, main
-from gabay.embedded_redis import EmbeddedRedis
+from gabay.cluster.connection import connect, describe_url, ping, resolve_redis_url
+from gabay.cluster.embedded_redis import EmbeddedRedis
 from gabay.errors import RedisUnavailable
+from gabay.ops.supervisor import Supervisor, WorkerCommand
 from gabay.queues import check_queue_names, consumed_queues
-from gabay.redis_connection import connect, describe_url, ping, resolve_redis_url
-from gabay.supervisor import Supervisor, WorkerCommand
 
 
 @main.command()
@@ -50,7 +50,7 @@ def workers(
     click.echo(f"Starting workers on {describe_url(url)}: {command.processes} processes x "
                f"{command.threads} threads, queues {', '.join(command.queues)}", err=True)
     supervisor = Supervisor(command)
-    supervisor.on_restart.append(lambda: client.incr(settings.key("restarts")))
+    supervisor.on_restart.append(lambda: client.incr(settings.keys.restarts))
     sys.exit(supervisor.run())
 
 
@@ -60,7 +60,7 @@ def workers(
 @click.pass_context
 def demo(ctx: click.Context, processes: int, threads: int) -> None:
     """Start workers, enqueue the sample work, show the results, stop."""
-    from gabay.demo import run_demo
+    from gabay.ops.demo.run import run_demo
 
     sys.exit(run_demo(get_settings(ctx), processes, threads))
 
@@ -77,7 +77,7 @@ def ping_command(ctx: click.Context, timeout: float) -> None:
     started = time.monotonic()
     probe.send(token)
     while time.monotonic() - started < timeout:
-        answer = broker.client.get(settings.key("probe", token))
+        answer = broker.client.get(settings.keys.probe(token))
         if answer:
             elapsed = (time.monotonic() - started) * 1000
             click.echo(f"pong from {answer.decode()} in {elapsed:.0f} ms")

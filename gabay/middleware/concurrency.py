@@ -2,13 +2,13 @@
 
 The option resolves as message option, then actor option. Never more than N messages of the
 actor run at once across every worker process and host on the same Redis. Slots are leases
-(:mod:`gabay.middleware.leases`): a killed worker's slot returns within the lease (the broker's
+(:mod:`gabay.limits.leases`): a killed worker's slot returns within the lease (the broker's
 ``HEARTBEAT_TIMEOUT``), and a live holder never loses its slot however long it runs.
 
 A message that finds the cap full is not failed. If a slot is expected soon (or the message comes
 back for its reserved turn) it waits in the worker thread, woken by the next release; otherwise it
 reserves the next turn on the actor's cursor and is deferred until shortly before it
-(:mod:`gabay.middleware.waiting`), keeping its retry count. The slot is released when the actor
+(:mod:`gabay.limits.waiting`), keeping its retry count. The slot is released when the actor
 finishes (success or failure) and when a later middleware skips the message (a rate-limit or
 pause deferral). Actors without the option cost one dictionary lookup, no Redis round trip.
 """
@@ -24,10 +24,10 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware, Worker
 
-from gabay.middleware.context import option_of, redis_context
-from gabay.middleware.deferral import defer
-from gabay.middleware.leases import Leases
-from gabay.middleware.waiting import HOLD_MS, LEAD_MS, deferral_delay
+from gabay.limits.deferral import defer
+from gabay.limits.leases import Leases
+from gabay.limits.options import option_of, redis_context
+from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
 from gabay.settings import Settings
 
 #: Message option holding the message's reserved turn (Redis clock, milliseconds).

@@ -5,7 +5,7 @@
   main process (deduplicated with ``SET NX`` on host + main pid + generation) sends SIGHUP to its
   main process, which drains its workers as for SIGTERM and re-executes itself.
 - **Monitoring**: the same thread logs the cluster's monitoring line once per ``MONITOR_INTERVAL``
-  for the whole cluster (see :mod:`gabay.monitor`).
+  for the whole cluster (see :mod:`gabay.cluster.monitor`).
 - **Last start** per queue, for the stuck-queue health rule: written at most once a second per
   queue and process. This middleware is last in the stack, so a message held back by a pause, a
   cap or a rate limit is not a start.
@@ -28,7 +28,7 @@ import redis
 from dramatiq import Broker, Message, Middleware, Worker
 from dramatiq.common import q_name
 
-from gabay.middleware.periodic import Periodic
+from gabay.cluster.periodic import Periodic
 from gabay.queues import FORM_RESPONSE_QUEUES
 from gabay.settings import Settings
 
@@ -40,16 +40,16 @@ NO_QUEUE = "gabay-no-queue"
 
 
 def restart_generation_key(settings: Settings) -> str:
-    return settings.key("control", "restart-generation")
+    return settings.keys.restart_generation
 
 
 def restarts_key(settings: Settings) -> str:
     """Counter of restarts: requested ones and automatic ones after a crash (gabay workers)."""
-    return settings.key("restarts")
+    return settings.keys.restarts
 
 
 def last_start_key(settings: Settings, queue: str) -> str:
-    return settings.key("control", "last-start", queue)
+    return settings.keys.last_start(queue)
 
 
 def reload_problem() -> str | None:
@@ -134,8 +134,8 @@ class ControlPass:
     """One pass of the control thread: restart requests, then the monitoring line if elected."""
 
     def __init__(self, client: redis.Redis, settings: Settings, watcher: RestartWatcher) -> None:
-        from gabay.manager import WorkerManager  # imported late: it imports the other middleware
-        from gabay.monitor import MonitorElection
+        from gabay.cluster.monitor import MonitorElection
+        from gabay.ops.manager import WorkerManager  # imported late: it imports the other middleware
 
         self.watcher = watcher
         self.manager = WorkerManager(settings, client)
@@ -143,7 +143,7 @@ class ControlPass:
         self.failing = False
 
     def __call__(self) -> None:
-        from gabay.monitor import log_status
+        from gabay.cluster.monitor import log_status
 
         try:
             self.watcher.check()
@@ -184,7 +184,7 @@ class RestartWatcher:
         parent = os.getppid()
         if parent != self.parent:  # orphaned: the dramatiq main process is gone
             return False
-        claim = self.settings.key("control", "restart", socket.gethostname(), str(parent), str(generation))
+        claim = self.settings.keys.restart_claim(socket.gethostname(), parent, generation)
         if not self.client.set(claim, str(os.getpid()), nx=True, ex=3600):
             return False
         logger.info("Restart %d requested: reloading the worker processes (SIGHUP to %d).",

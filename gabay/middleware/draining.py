@@ -31,7 +31,7 @@ import redis
 from dramatiq import Broker, Message, Middleware, Worker
 from dramatiq.common import iter_queue
 
-from gabay.intake import Intake, PutBack
+from gabay.cluster.intake import Intake, PutBack
 
 logger = logging.getLogger(__name__)
 

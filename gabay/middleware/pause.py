@@ -15,9 +15,9 @@ import logging
 import redis
 from dramatiq import Broker, Message, Middleware, Worker
 
-from gabay.intake import Intake, PutBack
-from gabay.middleware.pause_flags import PauseFlags, PauseState
-from gabay.middleware.periodic import Periodic
+from gabay.cluster.intake import Intake, PutBack
+from gabay.cluster.pause_flags import PauseFlags, PauseState
+from gabay.cluster.periodic import Periodic
 from gabay.settings import Settings
 
 __all__ = ["Pause", "PauseFlags", "PauseState"]

@@ -1,10 +1,10 @@
 """Exact, cluster-wide rate limits per actor: ``@dramatiq.actor(rate_limit="10/m")``.
 
-The option (a string such as ``"10/m"``, ``"5/2s"`` or a :class:`gabay.rates.Rate`) resolves as
+The option (a string such as ``"10/m"``, ``"5/2s"`` or a :class:`gabay.limits.rates.Rate`) resolves as
 message option, then actor option. With ``10/m`` no 60-second window anywhere in the cluster sees
-an 11th start of the actor (see :mod:`gabay.middleware.window` for the algorithm and its proof
+an 11th start of the actor (see :mod:`gabay.limits.window` for the algorithm and its proof
 sketch). A message over the limit is never failed: it waits for its reserved start, briefly in the
-worker thread or deferred through the delay queue (:mod:`gabay.middleware.waiting`), keeping its
+worker thread or deferred through the delay queue (:mod:`gabay.limits.waiting`), keeping its
 retry count. Actors without the option cost one dictionary lookup, no Redis round trip.
 
 This middleware runs after ConcurrencyCaps: a message first holds a slot, then spends a start.
@@ -21,11 +21,11 @@ import dramatiq
 import redis
 from dramatiq import Broker, Middleware
 
-from gabay.middleware.context import option_of, redis_context
-from gabay.middleware.deferral import defer
-from gabay.middleware.waiting import HOLD_MS, deferral_delay, should_hold
-from gabay.middleware.window import TRY_START_LUA, Decision
-from gabay.rates import Rate, parse_rate
+from gabay.limits.deferral import defer
+from gabay.limits.options import option_of, redis_context
+from gabay.limits.rates import Rate, parse_rate
+from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
+from gabay.limits.window import TRY_START_LUA, Decision
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ class RedisWindow:
         self._settings = settings
 
     def keys(self, actor_name: str) -> list[str]:
-        return [self._settings.key("rate", actor_name, "starts"),
-                self._settings.key("rate", actor_name, "schedule")]
+        keys = self._settings.keys
+        return [keys.rate_starts(actor_name), keys.rate_schedule(actor_name)]
 
     def try_start(self, actor_name: str, rate: Rate, member: str, reserved: int | None = None,
                   now: int | None = None, patience_us: int | None = None) -> Decision:

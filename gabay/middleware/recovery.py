@@ -13,7 +13,7 @@ import logging
 import redis
 from dramatiq import Broker, Middleware, Worker
 
-from gabay.middleware.periodic import Periodic
+from gabay.cluster.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 

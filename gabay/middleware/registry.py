@@ -18,7 +18,7 @@ from dramatiq import Broker, Middleware, Worker
 from pydantic import BaseModel
 
 import gabay
-from gabay.middleware.periodic import Periodic
+from gabay.cluster.periodic import Periodic
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ class WorkerInfo(BaseModel):
 class RegistryKeys:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.index = settings.key("workers")
+        self.index = settings.keys.workers_index
 
     def worker(self, worker_id: str) -> str:
-        return self.settings.key("workers", worker_id)
+        return self.settings.keys.worker(worker_id)
 
 
 class WorkerRegistry:

@@ -10,7 +10,7 @@ Two middleware because they must sit at two places of the stack:
   really started count as running. Each process keeps its entries in one hash whose TTL it
   refreshes from a thread: a killed process's entries vanish within ``HEARTBEAT_TIMEOUT``.
 
-Both only record in the process's :class:`~gabay.middleware.stats_buffer.StatsBuffer` (no Redis
+Both only record in the process's :class:`~gabay.cluster.stats_buffer.StatsBuffer` (no Redis
 round trip per message); its thread publishes every ``FLUSH_EVERY`` seconds and at shutdown.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 
 from dramatiq import Broker, Message, Middleware, Worker
 
-from gabay.middleware.stats_buffer import StatsBuffer
-from gabay.middleware.stats_store import REASON_MAX, Failure, QueueCounters, QueueStats, RunningJob
+from gabay.cluster.stats import REASON_MAX, Failure, QueueCounters, QueueStats, RunningJob
+from gabay.cluster.stats_buffer import StatsBuffer
 
 __all__ = ["Failure", "QueueCounters", "QueueStats", "RunningJob", "RunningJobs", "Stats",
            "StatsBuffer"]

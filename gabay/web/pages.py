@@ -41,7 +41,7 @@ def duration(seconds: Any) -> str:
 
 
 def build_environment() -> Environment:
-    env = Environment(loader=PackageLoader("gabay", "web_templates"),
+    env = Environment(loader=PackageLoader("gabay.web", "templates"),
                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
     env.filters.update(when=when, ago=ago, duration=duration)
     env.globals.update(chart=throughput_svg)
@@ -51,7 +51,7 @@ def build_environment() -> Environment:
 def load_static() -> dict[str, tuple[bytes, str]]:
     """The page's own stylesheet and script, read once (no CDN: the page works offline)."""
     files = {}
-    for entry in resources.files("gabay").joinpath("static").iterdir():
+    for entry in resources.files("gabay.web").joinpath("static").iterdir():
         suffix = "." + entry.name.rpartition(".")[2]
         if suffix in STATIC_TYPES:
             files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])

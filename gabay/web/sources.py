@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import redis
 
+from gabay.cluster.status import ClusterStatus
 from gabay.jobs import JobStore
 from gabay.settings import Settings
-from gabay.status import ClusterStatus
 
 
 class Manager(Protocol):
@@ -46,9 +46,9 @@ class Sources:
 
 def build_sources(settings: Settings, client: redis.Redis) -> Sources:
     """The real sources on this Redis client."""
-    from gabay.manager import WorkerManager
     from gabay.middleware.registry import WorkerRegistry
     from gabay.middleware.stats import QueueStats
+    from gabay.ops.manager import WorkerManager
 
     return Sources(
         settings=settings,

@@ -273,8 +273,8 @@ class _Handler(QuietHandler):
 
 def exam_responder(body: dict[str, Any]) -> dict[str, Any]:
     """A competent fake examiner: drafts with the extractive generator, approves every draft."""
-    from gabay.offline_questions import generate_drafts
-    from gabay.questions import Passage, QuestionTask
+    from gabay.questions.models import Passage, QuestionTask
+    from gabay.questions.offline.drafts import generate_drafts
 
     task = json.loads(body["messages"][-1]["content"])
     if task.get("task") == "validate_questions":

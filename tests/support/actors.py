@@ -18,13 +18,13 @@ TEST_QUEUE = "gabay-tests"
 @dramatiq.actor(queue_name=TEST_QUEUE, max_retries=0)
 def record(token: str) -> None:
     """Push ``token`` and the handling pid to ``gabay:test:record``."""
-    broker.client.rpush(settings.key("test", "record"), f"{token}:{os.getpid()}")
+    broker.client.rpush(settings.keys.test("record"), f"{token}:{os.getpid()}")
 
 
 @dramatiq.actor(queue_name=TEST_QUEUE, max_retries=0)
 def sleep_then_record(token: str, seconds: float) -> None:
     """Record the start, sleep, record the end (start/end times for overlap checks)."""
     client = broker.client
-    client.rpush(settings.key("test", "started"), f"{token}:{time.time()}:{os.getpid()}")
+    client.rpush(settings.keys.test("started"), f"{token}:{time.time()}:{os.getpid()}")
     time.sleep(seconds)
-    client.rpush(settings.key("test", "finished"), f"{token}:{time.time()}:{os.getpid()}")
+    client.rpush(settings.keys.test("finished"), f"{token}:{time.time()}:{os.getpid()}")

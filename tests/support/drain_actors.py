@@ -24,7 +24,7 @@ OTHER_QUEUE = "gabay-drain-other"
 
 
 def key(name: str) -> str:
-    return settings.key("test", name)
+    return settings.keys.test(name)
 
 
 def _stamp(token: str) -> str:

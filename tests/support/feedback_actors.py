@@ -1,6 +1,6 @@
 """Variants of the form response actor that fail or die at a chosen point, once.
 
-They run the real pipeline with a hook (see gabay.delivery): the first time the hook reaches its
+They run the real pipeline with a hook (see gabay.mail.delivery): the first time the hook reaches its
 point (a flag in Redis, so "first" holds across processes), the variant raises or SIGKILLs its own
 worker process. Later attempts run normally.
 """
@@ -18,7 +18,7 @@ from gabay.actors.feedback import ACTOR_OPTIONS, run
 
 
 def first_time(point: str) -> bool:
-    return bool(broker.client.set(settings.key("test", "feedback-hook", point), os.getpid(), nx=True))
+    return bool(broker.client.set(settings.keys.test("feedback-hook", point), os.getpid(), nx=True))
 
 
 def fail_once_at(point: str) -> Any:

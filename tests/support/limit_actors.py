@@ -15,11 +15,11 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from gabay.actors import broker, settings
-from gabay.middleware.deferral import DEFERRALS_OPTION
+from gabay.limits.deferral import DEFERRALS_OPTION
 from gabay.middleware.rate_limit import STARTED_OPTION
 
 LIMITS_QUEUE = "gabay-limits"
-RUNS_KEY = settings.key("test", "runs")
+RUNS_KEY = settings.keys.test("runs")
 
 
 def _record(token: str, started: float, **extra: object) -> None:
@@ -51,8 +51,8 @@ def capped_one(token: str, seconds: float) -> None:
     """A mutex across the cluster; sleeps ``seconds`` on its first delivery only (a message
     requeued after its worker was killed finishes at once)."""
     started = time.time()
-    broker.client.rpush(settings.key("test", "cap-one-started"), f"{token}:{started}")
-    if broker.client.set(settings.key("test", "slept", token), 1, nx=True):
+    broker.client.rpush(settings.keys.test("cap-one-started"), f"{token}:{started}")
+    if broker.client.set(settings.keys.test("slept", token), 1, nx=True):
         time.sleep(seconds)
     _record(token, started)
 

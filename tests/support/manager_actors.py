@@ -18,11 +18,11 @@ HOLD_AT_MOST = 120.0
 
 
 def gate_key() -> str:
-    return settings.key("test", "gate")
+    return settings.keys.test("gate")
 
 
 def record_key(name: str) -> str:
-    return settings.key("test", name)
+    return settings.keys.test(name)
 
 
 @dramatiq.actor(queue_name=GENERATION, max_retries=0)

@@ -1,0 +1,1 @@
+"""Redis-shared state of the cluster: connection, registry, pause flags, stats, status and control."""

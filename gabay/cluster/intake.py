@@ -1,0 +1,145 @@
+"""What a worker process may take from Redis, and putting back what it took but did not start.
+
+One :class:`Intake` per broker (that is, per worker process). The Pause and Draining middleware set
+it; :class:`GabayConsumer` reads it before every fetch, so a paused queue (cluster-wide) or a
+draining process (this process only) fetches nothing instead of fetching and re-deferring.
+
+Putting back is one Lua call per queue: each id is removed from this process's acks set and, if
+that removal happened and the message data still exists, pushed to the **head** of its queue (it
+was at the head when fetched). The id is remembered so that Dramatiq's later ack or nack of the
+same delivery is skipped: that ack would otherwise delete the message data of a message that now
+waits in the queue, or that another process is running. Nothing is copied, so the retry count and
+the message id are unchanged, and a crash at any point leaves the id either in this process's acks
+set (recovered after ``HEARTBEAT_TIMEOUT``) or in the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.middleware import SkipMessage
+
+if TYPE_CHECKING:  # the middleware package imports this module
+    from gabay.cluster.pause_flags import PauseState
+
+logger = logging.getLogger(__name__)
+
+#: How long a consumer that may not fetch sleeps between checks, in seconds.
+IDLE_CHECK = 0.2
+
+PUT_BACK = """
+local n = 0
+for i = #ARGV, 1, -1 do
+    if redis.call("srem", KEYS[1], ARGV[i]) > 0 and redis.call("hexists", KEYS[3], ARGV[i]) > 0 then
+        redis.call("lpush", KEYS[2], ARGV[i])
+        n = n + 1
+    end
+end
+return n
+"""
+
+
+class PutBack(SkipMessage):
+    """Raised from ``before_process_message`` after the delivery was put back in its queue."""
+
+
+class Intake:
+    """Process-local: may this process fetch and start, and which deliveries did it put back."""
+
+    def __init__(self, client: redis.Redis, namespace: str, broker_id: str) -> None:
+        self.namespace = namespace
+        self.broker_id = broker_id
+        self.draining = threading.Event()
+        self.pause_state: PauseState | None = None  # set by the Pause middleware
+        self._put_back: set[str] = set()
+        self._lock = threading.Lock()
+        self._script = client.register_script(PUT_BACK)
+
+    def may_fetch(self, queue_name: str) -> bool:
+        """Delay queues keep handing due messages over while paused; only starts are paused."""
+        if self.draining.is_set():
+            return False
+        return queue_name.endswith(".DQ") or not self.is_paused(queue_name)
+
+    def is_paused(self, queue_name: str) -> bool:
+        return self.pause_state is not None and self.pause_state.is_paused(queue_name)
+
+    def put_back(self, queue_name: str, messages: Iterable[Any], *, acked_later: bool = True) -> int:
+        """Return ``messages`` (fetched from ``queue_name`` by this process) to the head of it.
+
+        ``acked_later``: a worker thread will still post-process these deliveries; remember them
+        so that its ack/nack is skipped. Returns how many ids went back.
+        """
+        ids = [m.options["redis_message_id"] for m in messages]
+        if not ids:
+            return 0
+        if acked_later:
+            with self._lock:
+                self._put_back.update(ids)
+        prefix = f"{self.namespace}:"
+        keys = [f"{prefix}__acks__.{self.broker_id}.{queue_name}", prefix + queue_name,
+                f"{prefix}{queue_name}.msgs"]
+        try:
+            return int(self._script(keys=keys, args=ids))
+        except redis.RedisError:
+            # Not put back: the deliveries stay in this process's acks set and must be acked.
+            with self._lock:
+                self._put_back.difference_update(ids)
+            raise
+
+    def was_put_back(self, message: Any) -> bool:
+        return message.options.get("redis_message_id") in self._put_back
+
+    def forget(self, message: Any) -> bool:
+        """True (once) if this delivery was put back: its ack/nack must not reach Redis."""
+        with self._lock:
+            redis_id = message.options.get("redis_message_id")
+            if redis_id in self._put_back:
+                self._put_back.discard(redis_id)
+                return True
+            return False
+
+
+class GabayConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer that asks the Intake before fetching and skips stale acks."""
+
+    def __next__(self) -> Any:
+        intake: Intake = self.broker.intake
+        if intake.may_fetch(self.queue_name):
+            return super().__next__()
+        self._return_cache(intake)
+        time.sleep(IDLE_CHECK)
+        return None
+
+    def _return_cache(self, intake: Intake) -> None:
+        """Fetched but not yet handed to the worker: put back at once."""
+        cached, self.message_cache = self.message_cache, []
+        messages = [Message.decode(data) for data in cached if data is not None]
+        try:
+            intake.put_back(self.queue_name, messages, acked_later=False)
+        except redis.RedisError as exc:
+            self.message_cache = cached + self.message_cache
+            logger.warning("Could not put back %d message(s) of %s: %s", len(messages), self.queue_name, exc)
+
+    def forget(self, message: Any) -> None:
+        """Drop a put-back delivery from the prefetch accounting without acking it."""
+        self.queued_message_ids.discard(message.message_id)
+
+    def ack(self, message: Any) -> None:
+        if self.broker.intake.forget(message):
+            self.forget(message)
+            return
+        super().ack(message)
+
+    def nack(self, message: Any) -> None:
+        if self.broker.intake.forget(message):
+            self.forget(message)
+            return
+        super().nack(message)

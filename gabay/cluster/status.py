@@ -1,0 +1,78 @@
+"""The cluster status: typed models with the seed's shape, plus a per-queue breakdown.
+
+Every number is cluster-wide (all worker processes on all hosts), read from Redis by
+:class:`gabay.ops.manager.WorkerManager`. ``model_dump_json()`` is what ``gabay status --json`` prints
+and what ``GET /api/status`` returns.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class QueueStatus(BaseModel):
+    """One Dramatiq queue, cluster-wide."""
+
+    name: str
+    waiting: int = Field(0, description="ready, not yet fetched by any worker (LLEN)")
+    delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs (HLEN .DQ.msgs)")
+    running: int = Field(0, description="messages being processed right now")
+    dead_lettered: int = Field(0, description="final failures kept in the dead-letter set (ZCARD .XQ)")
+    paused: bool = False
+    completed: int = 0
+    failed: int = 0
+    consumers: int = Field(0, description="live worker processes that consume this queue")
+    last_started_at: float | None = Field(None, description="epoch seconds of the last message start")
+
+
+class WorkersStatus(BaseModel):
+    """The live worker processes of the cluster."""
+
+    is_running: bool = False
+    worker_count: int = Field(0, description="live worker processes, all hosts")
+    concurrency: int = Field(0, description="worker threads summed over the live processes")
+
+
+class WorkloadStatus(BaseModel):
+    """One worker type: running and waiting messages summed over its queues, completed and
+    failed jobs (for question generation, finished documents, not stage messages)."""
+
+    active: int = 0
+    waiting: int = 0
+    completed: int = 0
+    failed: int = 0
+
+
+class FormResponseWorkerStatus(WorkloadStatus):
+    """The form-response (feedback) worker: its queue's counts and whether anything consumes it."""
+
+    is_running: bool = False
+    enabled: bool = True
+    worker_count: int = 0
+
+
+class ClusterStatus(BaseModel):
+    """What ``WorkerManager.get_status()`` returns."""
+
+    healthy: bool
+    reasons: list[str] = Field(default_factory=list, description="why the cluster is unhealthy")
+    redis_reachable: bool = True
+    workers: WorkersStatus = Field(default_factory=WorkersStatus)
+    queues: WorkloadStatus = Field(default_factory=WorkloadStatus, description="question generation")
+    form_response_worker: FormResponseWorkerStatus = Field(default_factory=FormResponseWorkerStatus)
+    restart_attempts: int = 0
+    uptime: float = Field(0.0, description="seconds since the oldest live worker process started")
+    per_queue: dict[str, QueueStatus] = Field(default_factory=dict)
+    paused_queues: list[str] = Field(default_factory=list)
+    checked_at: float = Field(0.0, description="epoch seconds when this status was read")
+
+    @classmethod
+    def unreachable(cls, reason: str, *, enabled: bool, checked_at: float) -> ClusterStatus:
+        """The status when Redis does not answer: unhealthy, nothing known."""
+        return cls(
+            healthy=False,
+            reasons=[reason],
+            redis_reachable=False,
+            form_response_worker=FormResponseWorkerStatus(enabled=enabled),
+            checked_at=checked_at,
+        )

@@ -1,0 +1,1 @@
+"""Feedback without a language model: kind, specific sentences built from the computed facts."""

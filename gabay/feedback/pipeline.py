@@ -1,0 +1,158 @@
+"""One submission from message to email: validate, score, write feedback, render, send once.
+
+Stages recorded on the job (kind ``feedback``): ``feedback`` (LLM or offline), ``render`` (Jinja +
+CSS inlining) and ``send`` (Brevo or the outbox). A second run of the same submission (a retry, a
+duplicate enqueue, a recovered message) finds the sent record and sends nothing; a retry after a
+failed send reuses the feedback already written instead of paying for a second LLM call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
+from gabay.feedback.scoring import Score, score
+from gabay.feedback.submission import Submission, idempotency_key_for, job_id_for, parse_submission
+from gabay.feedback.writer import Feedback, write_feedback
+from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall
+from gabay.mail.delivery import Delivery, Hook, deliver_once
+from gabay.mail.outbox import eml_name
+from gabay.mail.render import render_feedback_email, subject_for
+from gabay.mail.sent_records import SentRecords
+from gabay.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+KIND = "feedback"
+
+
+@dataclass(frozen=True)
+class FeedbackContext:
+    """What a worker needs to process submissions."""
+
+    settings: Settings
+    store: JobStore
+    records: SentRecords
+
+    @classmethod
+    def build(cls, settings: Settings, client: redis.Redis) -> FeedbackContext:
+        return cls(settings, JobStore(client, settings), SentRecords(client, settings))
+
+
+def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
+    """Create (or find) the job record of ``submission``; its id is derived from the response id."""
+    job_id = job_id_for(submission.response_id)
+    record = ctx.store.create(KIND, job_id, response_id=submission.response_id)
+    if record.status is JobStatus.FAILED:  # enqueued again after a final failure: a new attempt
+        ctx.store.update(job_id, _requeued)
+    return job_id
+
+
+def _requeued(record: JobRecord) -> None:
+    if record.status is JobStatus.FAILED:
+        record.status = JobStatus.QUEUED
+        record.error = None
+
+
+def job_id_of(data: Any) -> str:
+    """The job id of a message, even an invalid one (then from whatever response id it has)."""
+    response_id = data.get("response_id") if isinstance(data, dict) else None
+    return job_id_for(response_id if isinstance(response_id, str) else repr(data)[:200])
+
+
+def process(ctx: FeedbackContext, data: Any, *, final_attempt: bool = True,
+            hook: Hook | None = None) -> dict[str, Any]:
+    """Run the pipeline for one message; record success or failure on the job, then return/raise."""
+    job_id = job_id_of(data)
+    try:
+        submission = parse_submission(data)
+    except InvalidInput as exc:
+        ctx.store.create(KIND, job_id)
+        ctx.store.fail(job_id, str(exc))
+        raise
+    enqueue_record(ctx, submission)
+    try:
+        return _run(ctx, submission, job_id, hook)
+    except (EmailRejected, EmailUncertain) as final:
+        reason = str(final)
+        ctx.store.update(job_id, lambda record: _unless_done(record, JobStatus.FAILED, reason))
+        raise
+    except Exception as exc:
+        status = JobStatus.FAILED if final_attempt else JobStatus.QUEUED
+        error = (f"gave up after the last retry: {exc}" if final_attempt else f"will retry: {exc}")
+        ctx.store.update(job_id, lambda record: _unless_done(record, status, error))
+        raise
+
+
+def _unless_done(record: JobRecord, status: JobStatus, error: str) -> None:
+    """Record a failure, unless another attempt already succeeded (the email is out)."""
+    if record.status is not JobStatus.SUCCEEDED:
+        record.status = status
+        record.error = error
+
+
+def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook | None) -> dict[str, Any]:
+    facts = score(submission)
+    sent = ctx.records.get(job_id)
+    if sent.get("state") == "sent":
+        logger.info("Submission %s was sent before; nothing to do", submission.response_id)
+        record = ctx.store.get(job_id)
+        if record.status is JobStatus.SUCCEEDED and record.result:
+            return record.result
+        source = str(record.details.get("feedback_source", "unknown"))
+        return _succeed(ctx, job_id, submission, facts, Delivery.from_record(sent), source)
+    feedback, source = _feedback(ctx, submission, facts, job_id)
+    ctx.store.stage_started(job_id, "render")
+    message = render_feedback_email(ctx.settings, submission, facts, feedback)
+    ctx.store.stage_finished(job_id, "render")
+    ctx.store.stage_started(job_id, "send")
+    key = idempotency_key_for(submission.response_id)
+    delivery = deliver_once(ctx.settings, ctx.records, job_id, key, message,
+                            eml_name(submission.response_id, job_id), hook)
+    ctx.store.stage_finished(job_id, "send")
+    return _succeed(ctx, job_id, submission, facts, delivery, source)
+
+
+def _feedback(ctx: FeedbackContext, submission: Submission, facts: Score,
+              job_id: str) -> tuple[Feedback, str]:
+    """The feedback written by an earlier attempt of this job, or new feedback."""
+    details = ctx.store.get(job_id).details
+    if isinstance(details.get("feedback"), dict):
+        return Feedback.model_validate(details["feedback"]), str(details.get("feedback_source", ""))
+    ctx.store.stage_started(job_id, "feedback")
+    def record_call(call: LLMCall) -> None:
+        ctx.store.add_call(job_id, call)
+
+    feedback, source = write_feedback(ctx.settings, submission, facts, record=record_call)
+
+    def keep(record: JobRecord) -> None:
+        record.details["feedback"] = feedback.model_dump()
+        record.details["feedback_source"] = source
+
+    ctx.store.update(job_id, keep)
+    ctx.store.stage_finished(job_id, "feedback")
+    return feedback, source
+
+
+def _succeed(ctx: FeedbackContext, job_id: str, submission: Submission, facts: Score,
+             delivery: Delivery, source: str) -> dict[str, Any]:
+    result = {
+        "response_id": submission.response_id,
+        "to": str(submission.student.email),
+        "subject": subject_for(submission, facts),
+        "score": {"earned": facts.earned, "possible": facts.possible, "percent": facts.percent,
+                  "pending_points": facts.pending_points, "label": facts.label},
+        "questions": [{"question_id": f.question_id, "outcome": f.outcome.value, "points": f.points,
+                       "max_points": f.max_points} for f in facts.facts],
+        "feedback_source": source,
+        "via": delivery.via,
+        "message_id": delivery.message_id,
+        "outbox_path": delivery.outbox_path,
+        "sent_earlier": delivery.earlier,
+    }
+    ctx.store.succeed(job_id, result)
+    return result

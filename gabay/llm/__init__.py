@@ -1,0 +1,1 @@
+"""Language model providers (OpenAI, DeepSeek), the failover chain and what each call costs."""

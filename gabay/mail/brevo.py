@@ -1,0 +1,119 @@
+"""Brevo's transactional email API (``POST /smtp/email``) with ``requests``, one attempt per call.
+
+Retries are the worker's (Dramatiq's backoff), not ours, so that a retry is a fresh message
+attempt that checks the sent record first. Every attempt carries the same idempotency key (in the
+body's ``headers`` object, as Brevo wants it): Brevo answers ``duplicate_parameter`` to a repeat
+within 30 minutes, which means the email was already accepted. Outcomes:
+
+- 201: accepted, with a ``messageId``; ``duplicate_parameter``: accepted earlier (no id).
+- 429: :class:`EmailRetryable` with ``retry_after`` from ``x-sib-ratelimit-reset``; surely not sent.
+- 5xx, timeout, connection error: :class:`EmailRetryable`; the email may have been accepted.
+- 400, 401, 402, 403 and other 4xx: :class:`EmailRejected`, final.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from gabay.errors import ConfigError, EmailRejected, EmailRetryable
+from gabay.mail.render import RenderedEmail
+from gabay.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE = "duplicate_parameter"
+DEFAULT_RETRY_AFTER = 5.0
+
+
+@dataclass(frozen=True)
+class BrevoResult:
+    """An accepted email: ``message_id`` is None when Brevo accepted it on an earlier attempt."""
+
+    message_id: str | None
+    duplicate: bool = False
+
+
+def request_body(message: RenderedEmail, idempotency_key: str) -> dict[str, Any]:
+    """The JSON body of ``POST /smtp/email`` (camelCase keys, as the API documents them)."""
+    sender: dict[str, str] = {"email": message.sender.email}
+    if message.sender.display_name:
+        sender["name"] = message.sender.display_name
+    to: dict[str, str] = {"email": message.to.email}
+    if message.to.display_name:
+        to["name"] = message.to.display_name
+    return {
+        "sender": sender,
+        "to": [to],
+        "subject": message.subject,
+        "htmlContent": message.html,
+        "textContent": message.text,
+        "tags": message.tags,
+        "headers": {**message.headers, "idempotencyKey": idempotency_key},
+    }
+
+
+class BrevoClient:
+    """Sends one email per call; the API key is only ever put in the ``api-key`` header."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        if settings.brevo_api_key is None:
+            raise ConfigError("BREVO_API_KEY is not set")
+        self._key = settings.brevo_api_key.get_secret_value()
+        self.url = settings.brevo_base_url.rstrip("/") + "/smtp/email"
+        self.timeout = settings.brevo_timeout
+        self.session = session or requests.Session()
+
+    def send(self, message: RenderedEmail, idempotency_key: str) -> BrevoResult:
+        headers = {"api-key": self._key, "accept": "application/json", "content-type": "application/json"}
+        try:
+            response = self.session.post(self.url, json=request_body(message, idempotency_key),
+                                         headers=headers, timeout=self.timeout)
+        except requests.Timeout:
+            raise EmailRetryable(f"Brevo did not answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise EmailRetryable(f"Brevo unreachable: {type(exc).__name__}") from None
+        return self._outcome(response)
+
+    def _outcome(self, response: requests.Response) -> BrevoResult:
+        status = response.status_code
+        body = _json(response)
+        code, text = str(body.get("code", "")), self._redact(str(body.get("message", "")))[:300]
+        if status in (200, 201, 202):
+            message_id = body.get("messageId")
+            logger.info("Brevo accepted the email: %s", message_id)
+            return BrevoResult(message_id if isinstance(message_id, str) else None)
+        if code.lower() == DUPLICATE:
+            logger.info("Brevo already accepted this email (duplicate idempotency key)")
+            return BrevoResult(None, duplicate=True)
+        detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+        if status == 429:
+            error = EmailRetryable(f"Brevo rate limit reached ({detail})")
+            error.retry_after = _reset_seconds(response)
+            error.maybe_sent = False
+            raise error
+        if status >= 500:
+            raise EmailRetryable(f"Brevo server error ({detail})")
+        raise EmailRejected(f"Brevo rejected the email ({detail})")
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reset_seconds(response: requests.Response) -> float:
+    """``x-sib-ratelimit-reset``: seconds until the window resets (not an epoch)."""
+    try:
+        return max(float(response.headers.get("x-sib-ratelimit-reset", "")), 1.0)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER

@@ -1,0 +1,1 @@
+"""Question generation from a document: request models, retrieval, prompts, checks and the three stages."""

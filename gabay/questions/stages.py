@@ -1,0 +1,171 @@
+"""The three stages of question generation, apart from Dramatiq: retrieval, drafting, validation.
+
+Each stage reads a typed input, records its timing and calls on the job record, and returns the
+typed input of the next stage. A stage that runs twice (at-least-once delivery) overwrites its
+own entries on the record (details, calls of that stage) instead of appending to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall, StageTiming
+from gabay.llm.providers import complete_with_fallback, offline_call, provider_chain
+from gabay.questions.checks import (
+    is_duplicate,
+    pick_final,
+    source_problem,
+    structural_problem,
+    tidy,
+    to_question,
+)
+from gabay.questions.models import Draft, QuestionRequest, QuestionResult, QuestionTask, Rejection
+from gabay.questions.offline.drafts import generate_drafts
+from gabay.questions.prompts import (
+    DRAFT_SYSTEM,
+    VALIDATE_SYSTEM,
+    draft_prompt,
+    parse_drafts,
+    parse_verdicts,
+    validate_prompt,
+)
+from gabay.questions.retrieval import select_passages, split_passages
+from gabay.settings import Settings
+
+MAX_ROUNDS = 2
+
+
+def stage_name(base: str, round_: int) -> str:
+    return base if round_ == 1 else f"{base}-{round_}"
+
+
+class QuestionStages:
+    """The stage logic, bound to a job store and settings."""
+
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def begin(self, job_id: str, stage: str) -> None:
+        """Start (or restart) a stage: its timing, and no calls or details left from a first run."""
+        def change(record: JobRecord) -> None:
+            record.calls = [c for c in record.calls if c.stage != stage]
+            record.details.pop(stage, None)
+            record.status = JobStatus.RUNNING
+            record.stage = stage
+            record.stages[stage] = StageTiming(started_at=time.time())
+
+        self.store.update(job_id, change)
+
+    def finish(self, job_id: str, stage: str, **details: object) -> None:
+        """Record the stage's outcome and its end time, in one write."""
+        def change(record: JobRecord) -> None:
+            record.details[stage] = details
+            timing = record.stages.setdefault(stage, StageTiming(started_at=time.time()))
+            timing.finished_at = time.time()
+
+        self.store.update(job_id, change)
+
+    def record(self, job_id: str) -> RecordCall:
+        return RecordCall(self.store, job_id)
+
+    def retrieve(self, job_id: str, request: QuestionRequest) -> QuestionTask:
+        self.begin(job_id, "retrieval")
+        passages = split_passages(request.document.text)
+        selected = select_passages(passages, request.topic, request.count)
+        self.finish(job_id, "retrieval", passages=len(passages), selected=[p.id for p in selected],
+                    method="bm25" if request.topic else "coverage")
+        return QuestionTask.from_request(job_id, request, selected)
+
+    def draft(self, task: QuestionTask) -> QuestionTask:
+        stage = stage_name("generation", task.round)
+        self.begin(task.job_id, stage)
+        wanted = task.drafts_wanted
+        chain = provider_chain(self.settings, "draft")
+        malformed = 0
+        if chain:
+            completion = complete_with_fallback(chain, DRAFT_SYSTEM, draft_prompt(task, wanted),
+                                                stage=stage, record=self.record(task.job_id))
+            drafts, malformed = parse_drafts(completion.data, task)
+            provider = completion.call.provider
+        else:
+            started = time.monotonic()
+            drafts = generate_drafts(task, wanted)
+            self.record(task.job_id)(offline_call(stage, (time.monotonic() - started) * 1000))
+            provider = "offline"
+        self.finish(task.job_id, stage, wanted=wanted, drafts=len(drafts), malformed=malformed,
+                    provider=provider)
+        return task.model_copy(update={"drafts": drafts})
+
+    def validate(self, task: QuestionTask) -> QuestionTask:
+        """Drop drafts that fail the checks, keep the reasons; the survivors join ``accepted``."""
+        stage = stage_name("validation", task.round)
+        self.begin(task.job_id, stage)
+        accepted = list(task.accepted)
+        rejected: list[Rejection] = []
+        candidates: list[Draft] = []
+        for draft in (tidy(d) for d in task.drafts):
+            reason = structural_problem(draft, task)
+            kept = accepted + [to_question(c, task, 0) for c in candidates]
+            if reason is None and is_duplicate(draft, kept):
+                reason = "duplicate of another question"
+            if reason:
+                rejected.append(Rejection(draft_id=draft.id, question=draft.question, reason=reason))
+            else:
+                candidates.append(draft)
+        problems = self._semantic_problems(task, candidates, stage)
+        for draft in candidates:
+            if problems.get(draft.id):
+                rejected.append(Rejection(draft_id=draft.id, question=draft.question,
+                                          reason=problems[draft.id]))
+            else:
+                accepted.append(to_question(draft, task, len(accepted) + 1))
+        self.finish(task.job_id, stage, checked=len(task.drafts), accepted=len(accepted) - len(task.accepted),
+                    rejected=[r.model_dump() for r in rejected])
+        return task.model_copy(update={"drafts": [], "accepted": accepted,
+                                       "rejected": [*task.rejected, *rejected]})
+
+    def _semantic_problems(self, task: QuestionTask, drafts: list[Draft], stage: str) -> dict[str, str]:
+        """Draft id -> why the answer is not supported, by the LLM, or by the source text offline."""
+        if not drafts:
+            return {}
+        chain = provider_chain(self.settings, "validate")
+        if not chain:
+            started = time.monotonic()
+            problems = {d.id: source_problem(d, task) or "" for d in drafts}
+            self.record(task.job_id)(offline_call(stage, (time.monotonic() - started) * 1000))
+            return problems
+        completion = complete_with_fallback(chain, VALIDATE_SYSTEM, validate_prompt(task, drafts),
+                                            stage=stage, record=self.record(task.job_id))
+        verdicts = parse_verdicts(completion.data)
+        problems = {}
+        for draft in drafts:
+            ok, reason = verdicts.get(draft.id, (False, "the validator gave no verdict"))
+            problems[draft.id] = "" if ok else (reason or "rejected by the validator")
+        return problems
+
+    def needs_another_round(self, task: QuestionTask) -> bool:
+        return len(task.accepted) < task.count and task.round < MAX_ROUNDS
+
+    def result(self, task: QuestionTask) -> QuestionResult:
+        questions = pick_final(task.accepted, task.count, task.question_types)
+        shortfall = None
+        if len(questions) < task.count:
+            reasons = Counter(r.reason for r in task.rejected).most_common(2)
+            why = "; ".join(f"{reason} ({n})" for reason, n in reasons) or "the passages gave no more drafts"
+            shortfall = (f"only {len(questions)} of {task.count} questions passed validation after "
+                         f"{task.round} generation rounds; rejected drafts: {len(task.rejected)} ({why})")
+        return QuestionResult(document_id=task.document_id, count=task.count, questions=questions,
+                              shortfall=shortfall, rejected=len(task.rejected))
+
+
+class RecordCall:
+    """Callable that adds an LLM call to a job record (what ``complete_with_fallback`` needs)."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+
+    def __call__(self, call: LLMCall) -> None:
+        self.store.add_call(self.job_id, call)
