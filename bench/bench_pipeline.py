@@ -12,7 +12,7 @@ writes its job records and runs its middleware. Each round starts fresh workers 
 
 The table shows the median over ``--rounds`` rounds. No timed assertions: figures only.
 
-    python bench/bench_pipeline.py [--jobs 300] [--sequential 20] [--rounds 3]
+    .venv/bin/python bench/bench_pipeline.py [--jobs 300] [--sequential 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,18 +20,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python bench/<file>``
+
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import GABAY_NAMESPACE, PLAIN_NAMESPACE, worker_env, workers
+from tests.support.polling import wait_for
+from tests.support.processes import ROOT
+
 REDIS_URL = "redis://127.0.0.1:6379/6"
 DOCUMENTS = sorted((ROOT / "examples" / "documents").glob("*.md"))
 HANDOFFS = (("retrieval", "generation"), ("generation", "validation"))
@@ -44,19 +46,12 @@ def requests_for(jobs: int) -> list[dict[str, Any]]:
                           "text": texts[i % 3][1]}, "count": 5} for i in range(jobs)]
 
 
-def poll(done: Callable[[], bool], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise SystemExit("benchmark timed out; see the worker logs in the temp directory")
-        time.sleep(0.01)
-
-
 class Side:
     """One pipeline under test: how to start its workers, send a job and read its marks."""
 
     name = ""
-    module = ""
+    imports: tuple[str, ...] = ()  # the modules ``dramatiq`` imports
+    namespace = ""  # where its workers heartbeat
 
     def __init__(self, client: redis.Redis, env: dict[str, str], args: argparse.Namespace) -> None:
         self.client, self.env, self.args = client, env, args
@@ -70,22 +65,9 @@ class Side:
 
     def run_round(self) -> tuple[float, dict[str, list[float]]]:
         """Start workers, run the burst and the sequential jobs; (documents/s, hand-offs ms)."""
-        heartbeats = f"{self.heartbeat_namespace}:__heartbeats__"
-        booted_after = time.time() * 1000
-        log = open(Path(tempfile.gettempdir()) / f"bench-{self.name}.log", "ab")  # noqa: SIM115
-        workers = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", self.module, "--processes", str(self.args.processes),
-             "--threads", str(self.args.threads)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            poll(lambda: self.client.zcount(heartbeats, booted_after, "+inf") >= self.args.processes)
+        with workers(f"pipeline-{self.name}", self.imports, self.env, processes=self.args.processes,
+                     threads=self.args.threads).start(self.client, self.namespace):
             return self._burst(), self._sequential()
-        finally:
-            workers.terminate()
-            workers.wait(60)
-            log.close()
-
-    heartbeat_namespace = ""
 
     def _burst(self) -> float:
         started = time.time()
@@ -107,13 +89,12 @@ class Side:
                     found[job_id] = marks
             return len(found) == len(ids)
 
-        poll(done)
+        wait_for(done, timeout=600, interval=0.01, message=f"{len(ids)} documents to finish")
         return [found[i] for i in ids]
 
 
 class Gabay(Side):
-    name, module = "gabay", "gabay.actors"
-    heartbeat_namespace = "gabay:dramatiq"
+    name, imports, namespace = "gabay", ("gabay.actors",), GABAY_NAMESPACE
 
     def send(self, request: dict[str, Any]) -> str:
         from gabay.actors.questions import generate_questions
@@ -134,8 +115,7 @@ class Gabay(Side):
 
 
 class Plain(Side):
-    name, module = "plain", "bench.plain_pipeline"
-    heartbeat_namespace = "bench-plain"
+    name, imports, namespace = "plain", ("bench.plain_pipeline",), PLAIN_NAMESPACE
 
     def send(self, request: dict[str, Any]) -> str:
         from bench import plain_pipeline
@@ -145,7 +125,9 @@ class Plain(Side):
         return job_id
 
     def marks(self, job_id: str) -> Marks | None:
-        raw = self.client.hgetall(f"bench-plain:job:{job_id}")
+        from bench import plain_pipeline
+
+        raw = self.client.hgetall(plain_pipeline.job_key(job_id))
         if b"validation:end" not in raw:
             return None
         return {k.decode(): float(v) for k, v in raw.items() if k != b"result"}
@@ -160,12 +142,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     client = redis.Redis.from_url(REDIS_URL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DEEPSEEK_", "REDIS_"))}
-    env.update(REDIS_URL=REDIS_URL, BENCH_REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING",
-               GABAY_DATA_DIR=tempfile.mkdtemp(prefix="gabay-bench-"),
-               QUESTION_GENERATION_CONCURRENCY=str(args.processes * args.threads))
+    env = worker_env(REDIS_URL, BENCH_REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING",
+                     QUESTION_GENERATION_CONCURRENCY=str(args.processes * args.threads))
+    os.environ.clear()  # this process sends with the same settings as the workers
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
     sides = [Plain(client, env, args), Gabay(client, env, args)]
     rates: dict[str, list[float]] = {s.name: [] for s in sides}
     handoffs: dict[str, dict[str, list[float]]] = {s.name: {} for s in sides}
@@ -186,12 +166,12 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]],
            handoffs: dict[str, dict[str, list[float]]]) -> None:
     print(f"{args.jobs} documents per burst, {args.sequential} sequential, {args.rounds} rounds "
           f"(median), {args.processes} processes x {args.threads} threads, offline provider")
-    print(f"{'':36}{'plain Dramatiq':>16}{'gabay':>12}{'ratio':>10}")
+    print(f"{'':44}{'plain Dramatiq':>16}{'gabay':>12}{'ratio':>10}")
     plain, gabay = statistics.median(rates["plain"]), statistics.median(rates["gabay"])
-    print(f"{'documents/s (burst)':36}{plain:16.1f}{gabay:12.1f}{gabay / plain:10.2f}")
+    print(f"{'documents/s (burst)':44}{plain:16.1f}{gabay:12.1f}{gabay / plain:10.2f}")
     for name in handoffs["plain"]:
         a, b = statistics.median(handoffs["plain"][name]), statistics.median(handoffs["gabay"][name])
-        print(f"{name + ' hand-off, median ms':36}{a:16.1f}{b:12.1f}{b / a if a else float('nan'):10.2f}")
+        print(f"{name + ' hand-off, median ms':44}{a:16.1f}{b:12.1f}{b / a if a else float('nan'):10.2f}")
 
 
 if __name__ == "__main__":

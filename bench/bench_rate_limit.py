@@ -7,29 +7,30 @@ the run ends in reasonable time, 20 retries). Prints, for both: maximum starts i
 window (sliding, from the recorded start times), most jobs running at once, achieved rate against
 the limit, retries used, deferrals per job, dead letters and wall time. No assertions.
 
-Run: ``/work/venv/bin/python bench/bench_rate_limit.py`` (uses Redis database 8 and flushes it).
-This file is also the worker module: ``dramatiq bench.bench_rate_limit`` with BENCH_MODE set.
+Run: ``.venv/bin/python bench/bench_rate_limit.py`` (uses Redis database 8 and flushes it).
+This file is also the worker module: ``dramatiq ... bench.bench_rate_limit`` with BENCH_MODE set.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python bench/<file>``
+
 import dramatiq
 import redis
+
+from bench.common import MODE, enqueue, modules, namespace_of, plain_broker, worker_env, workers
+from tests.support.limit_checks import max_in_any_window, max_overlap
+from tests.support.polling import wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
 QUEUE = "bench-limited"
 RUNS = "bench:runs"
 JOBS, LIMIT, WINDOW, CAP, JOB_SECONDS = 100, 10, 1.0, 3, 0.2
-MODE = os.environ.get("BENCH_MODE")
 
 
 def _record(retries: int, deferrals: int) -> dict[str, float]:
@@ -50,15 +51,13 @@ if MODE == "gabay":
         broker.client.rpush(RUNS, json.dumps({**run, "end": time.time()}))
 
 elif MODE == "plain":
-    from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.middleware import CurrentMessage, Prometheus, default_middleware
+    from dramatiq.middleware import CurrentMessage
     from dramatiq.rate_limits import ConcurrentRateLimiter, WindowRateLimiter
     from dramatiq.rate_limits.backends import RedisBackend
 
-    plain_broker = RedisBroker(url=REDIS_URL, namespace="bench-plain",
-                               middleware=[m() for m in default_middleware if m is not Prometheus])
-    plain_broker.add_middleware(CurrentMessage())
-    dramatiq.set_broker(plain_broker)
+    plain = plain_broker(REDIS_URL)
+    plain.add_middleware(CurrentMessage())
+    dramatiq.set_broker(plain)
     backend = RedisBackend(url=REDIS_URL)
     CONCURRENT = ConcurrentRateLimiter(backend, "bench-concurrent", limit=CAP)
     WINDOWED = WindowRateLimiter(backend, "bench-window", limit=LIMIT, window=int(WINDOW))
@@ -69,16 +68,7 @@ elif MODE == "plain":
         with CONCURRENT.acquire(), WINDOWED.acquire():
             run = _record(retries, retries)
             time.sleep(JOB_SECONDS)
-        plain_broker.client.rpush(RUNS, json.dumps({**run, "end": time.time()}))
-
-
-def max_in_window(starts: list[float], window: float) -> int:
-    starts, best, j = sorted(starts), 0, 0
-    for i, t in enumerate(starts):
-        while starts[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
+        plain.client.rpush(RUNS, json.dumps({**run, "end": time.time()}))
 
 
 def n_gap_rate(starts: list[float], limit: int, window: float) -> float:
@@ -88,51 +78,27 @@ def n_gap_rate(starts: list[float], limit: int, window: float) -> float:
     return sum(window / g for g in gaps) / len(gaps) if gaps else float("nan")
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = best = 0
-    for _, change in events:
-        running += change
-        best = max(best, running)
-    return best
-
-
-def run(mode: str, namespace: str, client: redis.Redis, timeout: float = 300) -> dict[str, object]:
+def run(mode: str, client: redis.Redis, timeout: float = 300) -> dict[str, object]:
+    namespace = namespace_of(mode)
     client.flushdb()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GABAY_"))}
-    env.update(BENCH_MODE=mode, REDIS_URL=REDIS_URL, GABAY_DATA_DIR=tempfile.mkdtemp(),
-               HEARTBEAT_TIMEOUT="15")
-    broker_module = "gabay.actors" if mode == "gabay" else "bench.bench_rate_limit"
-    log = open(Path(tempfile.gettempdir()) / f"bench-rate-{mode}.log", "wb")  # noqa: SIM115
-    workers = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", broker_module, "bench.bench_rate_limit",
-         "--processes", "2", "--threads", "8", "--queues", QUEUE],
-        cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    beats = f"{namespace}:__heartbeats__"
-    while client.zcard(beats) < 2:
-        time.sleep(0.1)
-    sender = redis_broker(namespace)
-    began = time.time()
-    for i in range(JOBS):
-        sender.enqueue(dramatiq.Message(queue_name=QUEUE, actor_name="limited", args=(i,),
-                                        kwargs={}, options={}))
+    env = worker_env(REDIS_URL, BENCH_MODE=mode, HEARTBEAT_TIMEOUT="15")
     dead_key = f"{namespace}:{QUEUE}.XQ"
-    while client.llen(RUNS) + client.zcard(dead_key) < JOBS and time.time() - began < timeout:
-        time.sleep(0.1)
-    wall = time.time() - began
-    workers.send_signal(signal.SIGTERM)
-    workers.wait(timeout=60)
-    log.close()
+    with workers(f"rate-{mode}", modules(mode, "bench.bench_rate_limit"), env, processes=2,
+                 threads=8, queues=(QUEUE,)).start(client, namespace):
+        began = time.time()
+        enqueue(REDIS_URL, namespace, QUEUE, "limited", [(i,) for i in range(JOBS)])
+        wait_for(lambda: client.llen(RUNS) + client.zcard(dead_key) >= JOBS, timeout=timeout,
+                 message=f"{JOBS} jobs to run or be dead-lettered")
+        wall = time.time() - began
     runs = [json.loads(r) for r in client.lrange(RUNS, 0, -1)]
     starts = [r["start"] for r in runs]
     limiter = [r["limiter"] for r in runs if r.get("limiter")]
     return {
         "completed": len(runs),
         "dead-lettered": client.zcard(dead_key),
-        "max starts in 1 s (limiter clock)": max_in_window(limiter, WINDOW) if limiter else "-",
-        "max starts in 1 s (actor clock)": max_in_window(starts, WINDOW),
-        "max starts in 0.99 s (actor clock)": max_in_window(starts, WINDOW - 0.01),
+        "max starts in 1 s (limiter clock)": max_in_any_window(limiter, WINDOW) if limiter else "-",
+        "max starts in 1 s (actor clock)": max_in_any_window(starts, WINDOW),
+        "max starts in 0.99 s (actor clock)": max_in_any_window(starts, WINDOW - 0.01),
         "most running at once": max_overlap([(r["start"], r["end"]) for r in runs]),
         "achieved rate / limit (N-gap)": round(n_gap_rate(starts, LIMIT, WINDOW), 3),
         "jobs per second (wall)": round(len(runs) / wall, 2),
@@ -143,18 +109,14 @@ def run(mode: str, namespace: str, client: redis.Redis, timeout: float = 300) ->
     }
 
 
-def redis_broker(namespace: str) -> dramatiq.Broker:
-    from dramatiq.brokers.redis import RedisBroker
-
-    return RedisBroker(url=REDIS_URL, namespace=namespace, middleware=[])
-
-
 def main() -> None:
     client = redis.Redis.from_url(REDIS_URL)
     print(f"{JOBS} jobs of {JOB_SECONDS} s, limit {LIMIT} per {WINDOW:g} s, at most {CAP} at once, "
           "2 processes x 8 threads")
-    results = {"gabay": run("gabay", "gabay:dramatiq", client),
-               "dramatiq": run("plain", "bench-plain", client)}
+    try:
+        results = {"gabay": run("gabay", client), "dramatiq": run("plain", client)}
+    finally:
+        client.flushdb()
     width = max(len(k) for k in results["gabay"])
     print(f"{'':{width}}  {'gabay':>10}  {'dramatiq':>10}")
     for key in results["gabay"]:

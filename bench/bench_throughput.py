@@ -12,31 +12,30 @@ rotated order so that no variant always runs first on a machine shared with othe
 median rate of the rounds is printed (with the lowest and highest) and its ratio to plain
 Dramatiq's median. No assertions.
 
-Run: ``/work/venv/bin/python bench/bench_throughput.py [rounds]`` (default 5 rounds; uses Redis
-database 8 and flushes it). This file is also the worker module: ``dramatiq ...
+Run: ``.venv/bin/python bench/bench_throughput.py [rounds]`` (default 5 rounds; uses Redis
+database 9 and flushes it). This file is also the worker module: ``dramatiq ...
 bench.bench_throughput`` with BENCH_MODE set.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python bench/<file>``
+
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 
-REDIS_URL = "redis://127.0.0.1:6379/8"
+from bench.common import MODE, enqueue, modules, namespace_of, plain_broker, worker_env, workers
+from tests.support.polling import wait_for
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
 MESSAGES = 10_000
 WARMUP = 1_000
 ROUNDS = 5
-MODE = os.environ.get("BENCH_MODE")
 
 if MODE == "gabay":
     import gabay.actors  # noqa: F401  (sets the gabay broker)
@@ -54,52 +53,39 @@ if MODE == "gabay":
         """Nothing, under a rate limit that never binds."""
 
 elif MODE == "plain":
-    from dramatiq.middleware import Prometheus, default_middleware
-
-    dramatiq.set_broker(RedisBroker(url=REDIS_URL, namespace="bench-plain",
-                                    middleware=[m() for m in default_middleware if m is not Prometheus]))
+    dramatiq.set_broker(plain_broker(REDIS_URL))
 
     @dramatiq.actor(queue_name="bench-noop")
     def noop() -> None:
         """Nothing."""
 
 
-VARIANTS = {  # name -> (mode, namespace, queue, actor)
-    "dramatiq": ("plain", "bench-plain", "bench-noop", "noop"),
-    "gabay": ("gabay", "gabay:dramatiq", "bench-noop", "noop"),
-    "gabay capped": ("gabay", "gabay:dramatiq", "bench-capped", "noop_capped"),
-    "gabay rate-limited": ("gabay", "gabay:dramatiq", "bench-rated", "noop_rated"),
+VARIANTS = {  # name -> (mode, queue, actor)
+    "dramatiq": ("plain", "bench-noop", "noop"),
+    "gabay": ("gabay", "bench-noop", "noop"),
+    "gabay capped": ("gabay", "bench-capped", "noop_capped"),
+    "gabay rate-limited": ("gabay", "bench-rated", "noop_rated"),
 }
 
 
 def measure(client: redis.Redis, name: str) -> float:
     """Messages per second for one variant."""
-    mode, namespace, queue, actor = VARIANTS[name]
+    mode, queue, actor = VARIANTS[name]
+    namespace = namespace_of(mode)
     client.flushdb()
-    sender = RedisBroker(url=REDIS_URL, namespace=namespace, middleware=[])
-    for _ in range(MESSAGES):
-        sender.enqueue(dramatiq.Message(queue_name=queue, actor_name=actor, args=(), kwargs={},
-                                        options={}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "GABAY_"))}
-    env.update(BENCH_MODE=mode, REDIS_URL=REDIS_URL, GABAY_DATA_DIR=tempfile.mkdtemp())
-    broker_module = "gabay.actors" if mode == "gabay" else "bench.bench_throughput"
-    log = open(Path(tempfile.gettempdir()) / f"bench-throughput-{mode}.log", "wb")  # noqa: SIM115
-    workers = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", broker_module, "bench.bench_throughput",
-         "--processes", "1", "--threads", "8", "--queues", queue],
-        cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+    enqueue(REDIS_URL, namespace, queue, actor, [()] * MESSAGES)
     msgs = f"{namespace}:{queue}.msgs"
-    while client.hlen(msgs) > MESSAGES - WARMUP:
-        time.sleep(0.002)
-    began = time.perf_counter()
-    while client.hlen(msgs) > 0:
-        time.sleep(0.005)
-    elapsed = time.perf_counter() - began
-    workers.send_signal(signal.SIGTERM)
-    workers.wait(timeout=60)
-    log.close()
-    return (MESSAGES - WARMUP) / elapsed
+    with workers(f"throughput-{mode}", modules(mode, "bench.bench_throughput"),
+                 worker_env(REDIS_URL, BENCH_MODE=mode), processes=1, threads=8,
+                 queues=(queue,)).start(client, namespace):
+        wait_for(lambda: client.hlen(msgs) <= MESSAGES - WARMUP, timeout=120, interval=0.002,
+                 message=f"{WARMUP} warm-up acknowledgements")
+        timed = client.hlen(msgs)  # about MESSAGES - WARMUP: the messages the clock runs for
+        began = time.perf_counter()
+        wait_for(lambda: client.hlen(msgs) == 0, timeout=600, interval=0.005,
+                 message="the last acknowledgement")
+        elapsed = time.perf_counter() - began
+    return timed / elapsed
 
 
 def main() -> None:
@@ -107,10 +93,12 @@ def main() -> None:
     client = redis.Redis.from_url(REDIS_URL)
     names = list(VARIANTS)
     rates: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(rounds):
-        for name in names[i % len(names):] + names[:i % len(names)]:
-            rates[name].append(measure(client, name))
-    client.flushdb()
+    try:
+        for i in range(rounds):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                rates[name].append(measure(client, name))
+    finally:
+        client.flushdb()
     print(f"{MESSAGES} no-op messages ({WARMUP} untimed warm-up), 1 process x 8 threads, "
           f"median of {rounds} rounds")
     plain = statistics.median(rates["dramatiq"])

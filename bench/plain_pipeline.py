@@ -14,17 +14,23 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from bench.common import PLAIN_NAMESPACE
 from gabay.questions.checks import pick_final, source_problem, structural_problem, to_question
 from gabay.questions.models import QuestionTask, parse_request
 from gabay.questions.offline.drafts import generate_drafts
 from gabay.questions.retrieval import select_passages, split_passages
 
-broker = RedisBroker(url=os.environ["BENCH_REDIS_URL"], namespace="bench-plain")
+broker = RedisBroker(url=os.environ["BENCH_REDIS_URL"], namespace=PLAIN_NAMESPACE)
 dramatiq.set_broker(broker)
 
 
+def job_key(job_id: str) -> str:
+    """The hash of one job's stage times (and result)."""
+    return f"{PLAIN_NAMESPACE}:job:{job_id}"
+
+
 def _mark(job_id: str, stage: str, edge: str) -> None:
-    broker.client.hset(f"bench-plain:job:{job_id}", f"{stage}:{edge}", time.time())
+    broker.client.hset(job_key(job_id), f"{stage}:{edge}", time.time())
 
 
 @dramatiq.actor(queue_name="plain-retrieval", max_retries=0)
@@ -53,5 +59,5 @@ def plain_validate(data: dict[str, Any]) -> None:
     good = [d for d in task.drafts if not structural_problem(d, task) and not source_problem(d, task)]
     questions = pick_final([to_question(d, task, i) for i, d in enumerate(good)], task.count,
                            task.question_types)
-    broker.client.hset(f"bench-plain:job:{task.job_id}", "result", json.dumps(len(questions)))
+    broker.client.hset(job_key(task.job_id), "result", json.dumps(len(questions)))
     _mark(task.job_id, "validation", "end")

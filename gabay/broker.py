@@ -31,7 +31,8 @@ class GabayBroker(RedisBroker):
     """RedisBroker whose dead-worker maintenance runs on a clock instead of by chance.
 
     Its consumers ask the process's :class:`~gabay.cluster.intake.Intake` before fetching: a paused
-    queue or a draining process fetches nothing (see gabay.cluster.intake).
+    queue or a draining process fetches nothing (see :mod:`gabay.cluster.intake`). The middleware
+    are added once the broker exists, because they need its worker id and recovery pass.
 
     Signals are dispatched only to the middleware that implement them: Dramatiq calls every
     middleware's hook for every signal, four signals per message, and most of the sixteen hooks
@@ -44,13 +45,15 @@ class GabayBroker(RedisBroker):
         self._hook_cache: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         super().__init__(
             client=client,
-            namespace=settings.gabay_key_prefix + "dramatiq",
+            namespace=settings.keys.namespace,
             heartbeat_timeout=int(settings.heartbeat_timeout * 1000),
             maintenance_chance=0,
-            middleware=build_middleware(settings, client),
+            middleware=[],
             **kwargs,
         )
-        self.intake = Intake(self.client, self.namespace, self.broker_id)
+        self.intake = Intake(self.client, settings.keys, self.broker_id)
+        for middleware in build_middleware(settings, self.client, self.intake, self.run_maintenance):
+            self.add_middleware(middleware)
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "before_" + signal
@@ -89,9 +92,9 @@ class GabayBroker(RedisBroker):
             ]
         return hooks
 
-    @property
-    def consumer_class(self) -> type[GabayConsumer]:
-        return GabayConsumer
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> GabayConsumer:
+        """A consumer of ``queue_name`` that asks this process's intake before every fetch."""
+        return GabayConsumer(self, queue_name, prefetch, timeout, intake=self.intake)
 
     def run_maintenance(self, queue_name: str) -> None:
         """Heartbeat, then requeue the unacked messages of dead workers on ``queue_name``."""

@@ -1,4 +1,14 @@
-"""The one exception hierarchy of gabay; third-party errors are converted where they enter."""
+"""The one exception hierarchy of gabay; third-party errors are converted where they enter.
+
+Every error is built whole: what a handler needs (the failed LLM call, how long to wait, whether
+an email may have gone out) is a constructor argument, never patched on afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ValidationError
 
 
 class GabayError(Exception):
@@ -18,9 +28,14 @@ class InvalidInput(GabayError):
 
 
 class ProviderError(GabayError):
-    """An LLM provider call failed; ``call`` is its gabay.jobs.LLMCall (ok=False) when known."""
+    """An LLM provider call failed; ``call`` is its gabay.jobs.LLMCall (ok=False) when known.
 
-    call: object | None = None
+    ``call`` is typed ``object``: this module sits below gabay.jobs and cannot import it.
+    """
+
+    def __init__(self, message: str, *, call: object | None = None) -> None:
+        super().__init__(message)
+        self.call = call
 
 
 class ProviderUnavailable(ProviderError):
@@ -46,8 +61,10 @@ class EmailRetryable(EmailError):
     only when the email surely was not accepted (a 429), True when it may have been (no answer).
     """
 
-    retry_after: float | None = None
-    maybe_sent: bool = True
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_sent: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
 
 
 class EmailRejected(EmailError):
@@ -64,3 +81,25 @@ class JobNotFound(GabayError):
 
 class UnknownQueue(GabayError):
     """A queue name that gabay does not know."""
+
+
+def describe_validation(exc: ValidationError, *, subject: str, limit: int | None = None,
+                        names: Literal["path", "variable"] = "path") -> str:
+    """Every problem of ``exc`` on one line: ``answers.0.max_points: Input should be ...; ...``.
+
+    One wording for requests, submissions and settings. ``names="path"`` names a problem by its
+    dotted field path (``subject`` when it concerns the whole object); ``"variable"`` by the
+    upper-cased top-level field, i.e. the environment variable. Values are never echoed (they may
+    be secrets). With ``limit``, at most that many problems, then ``; and N more``.
+    """
+    errors = exc.errors()
+    problems = []
+    for error in errors if limit is None else errors[:limit]:
+        loc = error["loc"]
+        if names == "variable":
+            where = (str(loc[0]) if loc else subject).upper()
+        else:
+            where = ".".join(str(part) for part in loc) or subject
+        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
+    more = len(errors) - limit if limit is not None else 0
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")

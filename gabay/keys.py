@@ -46,6 +46,10 @@ class Keys:
         """The sorted set of dead-lettered message ids of ``queue``."""
         return f"{self.namespace}:{queue}{DEAD_SUFFIX}"
 
+    def dead_messages(self, queue: str) -> str:
+        """The hash of the dead-lettered messages of ``queue``."""
+        return self.messages(queue + DEAD_SUFFIX)
+
     def acks(self, worker_id: str, queue: str) -> str:
         """The ids that worker process ``worker_id`` fetched from ``queue`` and has not acked."""
         return f"{self.namespace}:__acks__.{worker_id}.{queue}"

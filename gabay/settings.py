@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from gabay.errors import ConfigError
+from gabay.errors import ConfigError, describe_validation
 from gabay.keys import Keys
 from gabay.limits.rates import Rate, parse_rate
 
@@ -177,9 +177,5 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "settings"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{field.upper()}: {message}")
-    return "invalid configuration: " + "; ".join(problems)
+    """``invalid configuration: REDIS_PORT: Input should be a valid integer; ...``."""
+    return "invalid configuration: " + describe_validation(exc, subject="settings", names="variable")

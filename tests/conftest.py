@@ -32,6 +32,8 @@ os.environ["DRAIN_TIMEOUT"] = "5"  # test workers stopped at teardown don't wait
 import gabay.actors  # noqa: E402
 from gabay.broker import GabayBroker  # noqa: E402
 from gabay.settings import Settings, load_settings  # noqa: E402
+from tests.fakes import brevo_server  # noqa: E402
+from tests.fakes.brevo_server import FakeBrevo  # noqa: E402
 from tests.support.processes import WorkerProcess  # noqa: E402
 
 
@@ -58,6 +60,13 @@ def settings() -> Settings:
 def broker(redis_client: redis.Redis) -> GabayBroker:
     """The broker every gabay actor is bound to, on the flushed test database."""
     return gabay.actors.broker
+
+
+@pytest.fixture
+def brevo() -> Iterator[FakeBrevo]:
+    """A fake Brevo on 127.0.0.1 (``brevo.base_url``, ``brevo.api_key``), stopped after the test."""
+    with brevo_server.running() as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 from gabay.errors import EmailRejected, EmailRetryable
 from gabay.mail.brevo import BrevoClient
+from gabay.mail.mailer import BrevoMailer, OutboxMailer, build_mailer
 from gabay.mail.render import Address, RenderedEmail
+from gabay.mail.sent_records import IDEMPOTENCY_WINDOW
 from gabay.settings import Settings, load_settings
 from tests.fakes import brevo_server
 from tests.fakes.brevo_server import FakeBrevo
 
 KEY = "11111111-2222-5333-8444-555555555555"
-
-
-@pytest.fixture
-def brevo() -> Iterator[FakeBrevo]:
-    with brevo_server.running() as server:
-        yield server
 
 
 def settings_for(server: FakeBrevo, api_key: str | None = None) -> Settings:
@@ -144,3 +140,36 @@ def test_the_fake_answers_401_without_a_key_and_400_for_a_bad_body(brevo: FakeBr
         "code": "invalid_parameter", "message": "email is not valid in to"}
     assert no_sender.headers["x-sib-ratelimit-limit"] and "x-sib-ratelimit-reset" in no_sender.headers
     assert brevo.accepted == []
+
+
+# The mailer: chosen once from the settings; Brevo's keeps one pooled session.
+
+def test_the_mailer_is_brevo_with_a_key_and_the_outbox_without(brevo: FakeBrevo, tmp_path: Path) -> None:
+    with_key = build_mailer(settings_for(brevo))
+    without = build_mailer(load_settings(email_outbox_dir=tmp_path))
+
+    assert isinstance(with_key, BrevoMailer)
+    assert (with_key.via, with_key.resend_window) == ("brevo", IDEMPOTENCY_WINDOW)
+    assert isinstance(without, OutboxMailer)
+    assert (without.via, without.resend_window, without.directory) == ("outbox", None, tmp_path)
+
+
+def test_the_brevo_mailer_sends_every_email_over_one_kept_connection(brevo: FakeBrevo) -> None:
+    mailer = BrevoMailer(settings_for(brevo))
+
+    first = mailer.send(message(), KEY, "unused.eml")
+    second = mailer.send(message("ben@student.example"), "22222222-2222-5333-8444-555555555555", "unused.eml")
+
+    assert first.via == second.via == "brevo"
+    assert first.message_id == brevo.accepted[0]["messageId"] and not first.earlier
+    assert second.message_id == brevo.accepted[1]["messageId"]
+    assert brevo.requests[0]["client"] == brevo.requests[1]["client"]  # the same TCP connection
+
+
+def test_the_brevo_mailer_reports_a_duplicate_as_sent_earlier(brevo: FakeBrevo) -> None:
+    mailer = BrevoMailer(settings_for(brevo))
+    mailer.send(message(), KEY, "unused.eml")
+
+    again = mailer.send(message(), KEY, "unused.eml")
+
+    assert again.earlier and again.message_id is None and len(brevo.accepted) == 1

@@ -14,7 +14,7 @@ import gabay
 from gabay.cli import main
 from gabay.settings import Settings
 from tests.support.polling import wait_for
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, LoggedProcess, child_pids
 
 
 def test_version() -> None:
@@ -56,20 +56,16 @@ def test_dramatiq_refuses_to_start_on_a_wrong_setting_with_one_line() -> None:
 def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
     redis_client: redis.Redis, settings: Settings, tmp_path
 ) -> None:
-    log = open(tmp_path / "supervisor.log", "wb")  # noqa: SIM115
-    supervisor = subprocess.Popen(
-        [sys.executable, "-m", "gabay.cli", "workers", "-p", "1", "-t", "1"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=log,
-        start_new_session=True)
+    supervisor = LoggedProcess([sys.executable, "-m", "gabay.cli", "workers", "-p", "1", "-t", "1"],
+                               {**os.environ, "PYTHONUNBUFFERED": "1"},
+                               tmp_path / "supervisor.log").launch()
     try:
         def worker_pids() -> list[int]:
-            dramatiq_main = _children(supervisor.pid)
-            return [pid for main_pid in dramatiq_main for pid in _children(main_pid)]
+            return [pid for main_pid in child_pids(supervisor.pid) for pid in child_pids(main_pid)]
 
         # Dramatiq's main process waits up to 30 s for a worker that dies while booting: kill it
         # only once it said it is ready (logged after it told the main process).
-        log_path = tmp_path / "supervisor.log"
-        wait_for(lambda: b"ready for action" in log_path.read_bytes(), timeout=30,
+        wait_for(lambda: "ready for action" in supervisor.log(), timeout=30,
                  message="the first worker process to be ready")
         [first] = worker_pids()
         os.kill(first, signal.SIGKILL)
@@ -78,17 +74,5 @@ def test_gabay_workers_restarts_dramatiq_when_a_worker_process_dies(
         [second] = wait_for(worker_pids, timeout=30, message="a new worker process")
         assert second != first
     finally:
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            code = supervisor.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(supervisor.pid, signal.SIGKILL)  # leave no worker behind
-            raise
-        finally:
-            log.close()
-        assert code == 0
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+        code = supervisor.stop(timeout=60)  # killed with its workers if it does not stop in time
+    assert code == 0, supervisor.log()

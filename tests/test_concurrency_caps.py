@@ -13,35 +13,22 @@ import redis
 from gabay.limits.leases import Leases
 from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
 from gabay.settings import Settings
-from tests.support.polling import wait_for
-from tests.test_rate_limits import MODULES, SECOND, max_in_any_window, recorded_runs, run_all
+from tests.support.limit_checks import (
+    MODULES,
+    SECOND,
+    max_in_any_window,
+    max_overlap,
+    recorded_runs,
+    run_all,
+)
+from tests.support.polling import stays_true, wait_for
 
 NOW = 1_900_000_000_000  # milliseconds
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """Largest number of intervals running at one instant (an end frees before a start takes)."""
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    running = best = 0
-    for _, change in events:
-        running += change
-        best = max(best, running)
-    return best
-
-
-def stays_true(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    """Observe a safety property for ``seconds`` (polling); False as soon as it breaks."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not predicate():
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.fixture
 def leases(redis_client: redis.Redis, settings: Settings) -> Leases:
-    leases = Leases(redis_client, settings, lease_ms=400, renew=False)
+    leases = Leases(redis_client, settings.keys, lease_ms=400, renew=False)
     yield leases
     leases.close()
 
@@ -65,7 +52,7 @@ def test_a_live_holder_keeps_its_slot_long_after_the_lease_time(leases: Leases,
     leases.renewing = True
     holder = leases.acquire("job", 1, reserve=False)
     assert holder.acquired
-    other = Leases(redis_client, leases.settings, lease_ms=400, renew=False)
+    other = Leases(redis_client, leases.redis_keys, lease_ms=400, renew=False)
     assert stays_true(lambda: not other.acquire("job", 1, reserve=False).acquired, 2.0)  # 5 leases
     leases.release("job", holder.member, run_ms=2000, limit=1)
     assert other.acquire("job", 1, reserve=False).acquired
@@ -117,8 +104,8 @@ def test_two_processes_never_run_more_than_the_cap_at_once(
     assert sorted(run["token"] for run in runs) == sorted(f"c{i}" for i in range(12))
     assert max_overlap([(run["start"], run["end"]) for run in runs]) == 2
     assert all(run["retries"] == 0 for run in runs)
-    assert redis_client.zcard(f"{broker.namespace}:{LIMITS_QUEUE}.XQ") == 0
-    assert redis_client.zcard("gabay:cap:capped_two") == 0  # every slot was given back
+    assert redis_client.zcard(broker.settings.keys.dead_letters(LIMITS_QUEUE)) == 0
+    assert redis_client.zcard(broker.settings.keys.cap_holders("capped_two")) == 0  # every slot was given back
 
 
 @pytest.mark.slow
@@ -163,8 +150,8 @@ def test_both_limits_together_hold_and_defer_without_retries(
     assert max_overlap([(run["start"], run["end"]) for run in runs]) <= 2
     assert max_in_any_window([run["limiter_start_us"] for run in runs], 2 * SECOND) <= 5
     assert all(run["retries"] == 0 for run in runs)
-    assert redis_client.zcard(f"{broker.namespace}:{LIMITS_QUEUE}.XQ") == 0
-    assert redis_client.zcard("gabay:cap:rate_and_cap") == 0
+    assert redis_client.zcard(broker.settings.keys.dead_letters(LIMITS_QUEUE)) == 0
+    assert redis_client.zcard(broker.settings.keys.cap_holders("rate_and_cap")) == 0
     assert len(recorded_runs(redis_client)) == 15
 
 
@@ -223,7 +210,7 @@ def simulate_capped_backlog(leases: Leases, count: int, limit: int, run_ms: int,
 
 def test_a_capped_backlog_of_ten_thousand_runs_without_a_storm_of_redeferrals(
         redis_client: redis.Redis, settings: Settings) -> None:
-    leases = Leases(redis_client, settings, lease_ms=3_600_000, renew=False)
+    leases = Leases(redis_client, settings.keys, lease_ms=3_600_000, renew=False)
     runs, deferrals = simulate_capped_backlog(leases, 10_000, limit=3, run_ms=1000,
                                               rng=random.Random(3))
     assert len(runs) == 10_000

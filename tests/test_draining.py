@@ -39,7 +39,7 @@ def test_sigterm_finishes_active_jobs_and_hands_prefetched_ones_to_another_proce
         drain_actors.work.send(f"j{i}", 6.0)
     # 3 running and 3 prefetched (prefetch is twice the threads): nothing left in Redis's list.
     wait_for(lambda: len(_records(redis_client, "started")) == 3, timeout=20, message="3 starts")
-    wait_for(lambda: redis_client.llen(f"{broker.namespace}:{QUEUE}") == 0, timeout=10,
+    wait_for(lambda: redis_client.llen(broker.settings.keys.queue(QUEUE)) == 0, timeout=10,
              message="the prefetch")
     _, survivor_pid, _ = start_registered(start_workers, redis_client, threads=3)
 
@@ -84,13 +84,13 @@ def test_past_the_drain_timeout_a_running_job_is_put_back_at_once_without_using_
     assert time.monotonic() - signalled < 8
     # At exit nothing is left in the stopped process's acks set: the job went back at once
     # (the heartbeat-timeout recovery is not needed).
-    assert redis_client.scard(f"{broker.namespace}:__acks__.{stopping_id}.{QUEUE}") == 0
+    assert redis_client.scard(broker.settings.keys.acks(stopping_id, QUEUE)) == 0
 
     wait_for(lambda: _records(redis_client, "finished"), timeout=40, message="the job elsewhere")
     assert _records(redis_client, "started") == [("long", stopping_pid, 0), ("long", survivor_pid, 0)]
     assert _records(redis_client, "finished") == [("long", survivor_pid, 0)]
-    assert redis_client.zcard(f"{broker.namespace}:{QUEUE}.XQ") == 0
-    assert redis_client.hlen(f"{broker.namespace}:{QUEUE}.DQ.msgs") == 0
+    assert redis_client.zcard(broker.settings.keys.dead_letters(QUEUE)) == 0
+    assert redis_client.hlen(broker.settings.keys.delayed_messages(QUEUE)) == 0
     log = stopping.log()
     for line in ("Waiting for 1 active jobs to complete...",
                  "Drain timeout reached: requeued 1 unfinished job(s)",

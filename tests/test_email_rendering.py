@@ -8,11 +8,12 @@ from email.message import EmailMessage
 
 import pytest
 
+from gabay.feedback.email import render_feedback_email
+from gabay.feedback.model import Feedback, QuestionNote
 from gabay.feedback.offline.writer import offline_feedback
 from gabay.feedback.scoring import score
 from gabay.feedback.submission import parse_submission
-from gabay.feedback.writer import Feedback, QuestionNote
-from gabay.mail.render import RenderedEmail, render_feedback_email, template_environment, to_mime
+from gabay.mail.render import RenderedEmail, template_environment, to_mime
 from gabay.settings import Settings, load_settings
 from tests.support.feedback_samples import HOSTILE_TEXT, SAMPLE_NAMES, hostile, sample
 

@@ -18,7 +18,7 @@ from gabay.cluster.connection import connect, resolve_redis_url
 from gabay.cluster.embedded_redis import EmbeddedRedis
 from gabay.settings import load_settings
 from tests.support.polling import wait_for
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, WorkerProcess
 
 
 @pytest.fixture
@@ -78,13 +78,12 @@ def test_a_second_process_and_dramatiq_workers_find_the_same_server(
     assert url == f"unix://{embedded.socket}?db=0"
     assert embedded.is_running()
 
-    log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115
-    workers = subprocess.Popen([sys.executable, "-m", "dramatiq", "gabay.actors", "-p", "1",
-                                "-t", "1"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    settings = load_settings(gabay_data_dir=embedded.directory.parent, embedded_redis="always")
+    broker = build_broker(settings, connect(settings))
+    workers = WorkerProcess(env, tmp_path / "workers.log", threads=1, modules=())
     try:
+        workers.start(broker.client, broker.namespace)  # their heartbeats are on this server
         token = uuid.uuid4().hex
-        settings = load_settings(gabay_data_dir=embedded.directory.parent, embedded_redis="always")
-        broker = build_broker(settings, connect(settings))
         broker.declare_queue("system")
         from dramatiq import Message
 
@@ -93,6 +92,4 @@ def test_a_second_process_and_dramatiq_workers_find_the_same_server(
         wait_for(lambda: broker.client.get(settings.keys.probe(token)), timeout=30,
                  message="the worker on the embedded Redis to answer")
     finally:
-        workers.terminate()
-        workers.wait(timeout=60)
-        log.close()
+        workers.stop()

@@ -5,7 +5,6 @@ Real worker processes send through a fake Brevo; what counts is how many emails 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from gabay.feedback.submission import job_id_for
 from gabay.jobs import JobStatus
 from gabay.queues import FORM_RESPONSE
 from gabay.settings import Settings
-from tests.fakes import brevo_server
 from tests.fakes.brevo_server import FakeBrevo
 from tests.support import feedback_actors
 from tests.support.feedback_samples import sample
@@ -25,12 +23,6 @@ from tests.support.feedback_workers import MODULES, wait_for_job, worker_env
 
 pytestmark = pytest.mark.slow
 JOB = job_id_for("resp-0002")
-
-
-@pytest.fixture
-def brevo() -> Iterator[FakeBrevo]:
-    with brevo_server.running() as server:
-        yield server
 
 
 def test_a_job_retried_after_its_email_was_recorded_sends_nothing(

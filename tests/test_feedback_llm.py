@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from gabay.errors import ProviderUnavailable
+from gabay.feedback.model import check_feedback
+from gabay.feedback.prompts import build_prompt
 from gabay.feedback.scoring import score
 from gabay.feedback.submission import parse_submission
-from gabay.feedback.writer import build_prompt, check_feedback, write_feedback
+from gabay.feedback.writer import write_feedback
 from gabay.jobs import LLMCall
 from gabay.settings import Settings, load_settings
 from tests.fakes import llm_server

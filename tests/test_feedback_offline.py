@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from gabay.feedback.model import check_feedback
 from gabay.feedback.offline.writer import offline_feedback
 from gabay.feedback.scoring import score
 from gabay.feedback.submission import parse_submission
-from gabay.feedback.writer import check_feedback
 from tests.support.feedback_samples import SAMPLE_NAMES, sample
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,6 @@ from tests.support.feedback_llm import feedback_responder
 from tests.support.feedback_samples import sample
 
 JOB = job_id_for("resp-0002")
-
-
-@pytest.fixture
-def brevo() -> Iterator[FakeBrevo]:
-    with brevo_server.running() as server:
-        yield server
 
 
 def context(client: redis.Redis, tmp_path: Path, **overrides: Any) -> FeedbackContext:
@@ -81,6 +74,17 @@ def test_brevo_gets_the_email_with_the_submissions_idempotency_key(redis_client:
     assert body["subject"] == "Ang iyong feedback sa Photosynthesis Quiz: 3 / 5 (60%)"
     assert body["headers"]["idempotencyKey"] == idempotency_key_for("resp-0004")
     assert not (tmp_path / "outbox").exists()
+
+
+def test_one_mailer_serves_every_submission_of_a_context(redis_client: redis.Redis, tmp_path: Path,
+                                                         brevo: FakeBrevo) -> None:
+    ctx = brevo_context(redis_client, tmp_path, brevo)
+
+    process(ctx, sample("mixed-score"))
+    process(ctx, sample("tagalog"))
+
+    assert len(brevo.accepted) == 2
+    assert brevo.requests[0]["client"] == brevo.requests[1]["client"]  # one kept Brevo connection
 
 
 def test_a_rejected_email_fails_the_job_with_brevos_reason(redis_client: redis.Redis, tmp_path: Path,

@@ -16,11 +16,12 @@ from gabay.cli import main
 from gabay.errors import InvalidInput
 from gabay.feedback.submission import job_id_for
 from gabay.jobs import JobStatus
+from gabay.ops.demo.context import Demo
 from gabay.ops.demo.feedback import demo_feedback
-from gabay.ops.demo.run import Demo
 from gabay.queues import FORM_RESPONSE
 from gabay.settings import Settings
 from tests.fakes import brevo_server
+from tests.fakes.brevo_server import FakeBrevo
 from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, SUBMISSIONS, sample
 from tests.support.feedback_workers import dead_letters, wait_for_job, worker_env
 from tests.support.polling import wait_for
@@ -82,32 +83,32 @@ def test_bad_input_at_the_worker_is_dead_lettered_without_retries(
 
 
 def test_a_rejected_key_is_final_and_not_retried(start_workers, tmp_path: Path, broker: GabayBroker,
-                                                 redis_client: redis.Redis, settings: Settings) -> None:
-    with brevo_server.running(api_key="xkeysib-the-right-one") as brevo:
-        env = worker_env(tmp_path / "outbox", brevo) | {"BREVO_API_KEY": "xkeysib-a-wrong-one"}
-        start_workers(processes=1, threads=2, env=env)
+                                                 redis_client: redis.Redis, settings: Settings,
+                                                 brevo: FakeBrevo) -> None:
+    env = worker_env(tmp_path / "outbox", brevo) | {"BREVO_API_KEY": "xkeysib-a-wrong-one"}
+    start_workers(processes=1, threads=2, env=env)
 
-        job_id = process_form_response.send(sample("perfect-score"))
+    job_id = process_form_response.send(sample("perfect-score"))
 
-        record = wait_for_job(redis_client, settings, job_id, JobStatus.FAILED)
-        wait_for(lambda: dead_letters(redis_client, broker.namespace), timeout=30, message="the dead letter")
-        assert "HTTP 401 unauthorized: Key not found" in (record.error or "")
-        assert "xkeysib-a-wrong-one" not in (record.error or "")
-        assert len(brevo.requests) == 1 and brevo.accepted == []
+    record = wait_for_job(redis_client, settings, job_id, JobStatus.FAILED)
+    wait_for(lambda: dead_letters(redis_client, broker.namespace), timeout=30, message="the dead letter")
+    assert "HTTP 401 unauthorized: Key not found" in (record.error or "")
+    assert "xkeysib-a-wrong-one" not in (record.error or "")
+    assert len(brevo.requests) == 1 and brevo.accepted == []
 
 
 def test_a_429_is_retried_after_the_announced_reset(start_workers, tmp_path: Path, broker: GabayBroker,
-                                                    redis_client: redis.Redis, settings: Settings) -> None:
-    with brevo_server.running() as brevo:
-        brevo.script(brevo_server.rate_limited(reset=2))
-        start_workers(processes=1, threads=2, env=worker_env(tmp_path / "outbox", brevo))
+                                                    redis_client: redis.Redis, settings: Settings,
+                                                    brevo: FakeBrevo) -> None:
+    brevo.script(brevo_server.rate_limited(reset=2))
+    start_workers(processes=1, threads=2, env=worker_env(tmp_path / "outbox", brevo))
 
-        job_id = process_form_response.send(sample("perfect-score"))
+    job_id = process_form_response.send(sample("perfect-score"))
 
-        record = wait_for_job(redis_client, settings, job_id, JobStatus.SUCCEEDED)
-        assert len(brevo.requests) == 2 and len(brevo.accepted) == 1
-        assert brevo.requests[1]["at"] - brevo.requests[0]["at"] >= 2
-        assert record.result is not None and record.result["message_id"] == brevo.accepted[0]["messageId"]
+    record = wait_for_job(redis_client, settings, job_id, JobStatus.SUCCEEDED)
+    assert len(brevo.requests) == 2 and len(brevo.accepted) == 1
+    assert brevo.requests[1]["at"] - brevo.requests[0]["at"] >= 2
+    assert record.result is not None and record.result["message_id"] == brevo.accepted[0]["messageId"]
 
 
 def test_the_cli_enqueues_waits_and_shows_where_the_email_went(

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
+from gabay.cluster.restarts import RestartWatcher
 from gabay.errors import RedisUnavailable, UnknownQueue
-from gabay.middleware.control import RestartWatcher, last_start_key
 from gabay.ops.manager import WorkerManager
 from gabay.queues import FORM_RESPONSE, GENERATION, RETRIEVAL, VALIDATION
 from gabay.settings import Settings
@@ -96,7 +96,7 @@ def test_worker_processes_mark_the_last_start_of_each_queue(
     actors.manager_succeed.send("one")
     wait_for(lambda: redis_client.llen(actors.record_key("succeeded")) == 1, timeout=30,
              message="the job to run")
-    assert redis_client.get(last_start_key(settings, GENERATION)) is not None
+    assert redis_client.get(settings.keys.last_start(GENERATION)) is not None
     assert manager.get_status().per_queue[GENERATION].last_started_at is not None
     assert manager.get_status().per_queue[VALIDATION].last_started_at is None
 
@@ -152,7 +152,8 @@ def test_question_generation_counts_finished_documents_not_stage_messages(
                "question_types": ["true_false"]}
     for n in range(2):
         generate_questions.send({**request, "request_id": f"doc-{n}"})
-    retrieve_passages.send({**request, "count": 500}, "bad-doc")  # invalid, reaches a worker
+    # invalid, and send_with_options skips the check of send(): it reaches a worker
+    retrieve_passages.send_with_options(args=({**request, "count": 500}, "bad-doc"))
 
     def finished():  # stage counters are published every 0.25 s, job counts at once
         status = manager.get_status()
@@ -216,8 +217,7 @@ def test_with_the_form_response_worker_disabled_its_messages_wait_and_nothing_is
     actors.manager_succeed.send("runs-too")
     wait_for(lambda: redis_client.llen(actors.record_key("succeeded")) == 2, timeout=30,
              message="the generation jobs")
-    namespace = settings.gabay_key_prefix + "dramatiq"
-    assert redis_client.llen(f"{namespace}:{FORM_RESPONSE}") == 1
+    assert redis_client.llen(settings.keys.queue(FORM_RESPONSE)) == 1
     assert redis_client.llen(actors.record_key("feedback")) == 0
 
     manager = WorkerManager(settings, redis_client, enable_form_response_worker=False)
@@ -274,7 +274,7 @@ def test_restart_from_another_process_restarts_every_worker_process_once(
     assert workers.log().count("Restart 1 requested") == 1  # one SIGHUP per main process
 
     middle = set(workers.child_pids())
-    heartbeats = f"{broker.namespace}:__heartbeats__"
+    heartbeats = broker.settings.keys.heartbeats
     wait_for(lambda: redis_client.zcount(heartbeats, replaced_ms, "+inf") >= 2, timeout=60,
              message="the new processes to boot")
     manager.restart()
@@ -287,7 +287,7 @@ def test_restart_from_another_process_restarts_every_worker_process_once(
 def test_a_process_not_started_by_dramatiq_never_signals_its_parent(
     redis_client: redis.Redis, settings: Settings, manager: WorkerManager
 ) -> None:
-    watcher = RestartWatcher(redis_client, settings, can_signal=False)
+    watcher = RestartWatcher(redis_client, settings.keys, can_signal=False)
     assert manager.restart() == 1
     assert watcher.check() is False  # in-process workers (tests, scripts): the parent is no dramatiq
     assert watcher.generation == 1 and manager.get_status().restart_attempts == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from gabay.errors import InvalidInput
 from gabay.jobs import JobStore
 from gabay.questions.checks import source_problem, structural_problem
 from gabay.questions.models import Draft, QuestionTask, normalize, parse_request
@@ -155,3 +156,14 @@ def test_offline_stages_fill_a_gap_in_a_second_round_or_explain_the_shortfall(
     record = store.get("job")
     assert set(record.stages) == {"retrieval", "generation", "validation", "generation-2", "validation-2"}
     assert {(c.provider, c.model, c.cost_usd) for c in record.calls} == {("offline", "extractive-v1", 0.0)}
+
+
+def test_a_bad_request_names_every_problem_by_its_path_on_one_line() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_request({"document": {"id": "d", "text": " "}, "count": 0, "extra": 1})
+    assert str(raised.value) == (
+        "invalid question request: document.text: document text is empty; "
+        "count: Input should be greater than or equal to 1; extra: Extra inputs are not permitted"
+    )
+    with pytest.raises(InvalidInput, match=r"^invalid question request: request: Input should be a valid"):
+        parse_request([1])

@@ -13,7 +13,7 @@ from gabay.queues import ALL_QUEUES, GENERATION
 from gabay.settings import Settings
 from tests.support import drain_actors
 from tests.support.drain_actors import OTHER_QUEUE, QUEUE, key
-from tests.support.polling import wait_for
+from tests.support.polling import assert_stays, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +61,8 @@ def test_pause_stops_starts_across_processes_and_resume_restarts_them(
 
     # The other queue keeps running while QUEUE is paused.
     wait_for(lambda: _tokens(redis_client, "other") == ["o1"], timeout=20, message="the other queue")
-    time.sleep(1.0)  # a window in which nothing of the paused queue may start
-    assert _tokens(redis_client, "started") == []
+    assert_stays(lambda: _tokens(redis_client, "started") == [], 1.0,
+                 "nothing of the paused queue may start")
     assert redis_client.llen(f"{broker.namespace}:{QUEUE}") == 20  # all waiting, none in memory
 
     flags.resume([QUEUE])
@@ -87,8 +87,8 @@ def test_a_pause_during_work_puts_back_prefetched_messages_without_retries(
     wait_for(lambda: len(_tokens(redis_client, "started")) == len(_tokens(redis_client, "finished")),
              timeout=20, message="the jobs running at the pause to finish")
     settled = len(_tokens(redis_client, "started"))
-    time.sleep(1.5)
-    assert len(_tokens(redis_client, "started")) == settled  # no start while paused
+    assert_stays(lambda: len(_tokens(redis_client, "started")) == settled, 1.5,
+                 "no start while paused")
     assert settled < 12
     # Nothing is held in memory or lost: the rest waits in the queue, not in the dead letters.
     waiting = redis_client.llen(f"{broker.namespace}:{QUEUE}")
@@ -108,8 +108,8 @@ def test_a_worker_started_while_paused_honours_the_pause(
     flags.pause()
     drain_actors.work.send("early")
     start_workers(processes=1, threads=2, queues=QUEUES, modules=MODULES)
-    time.sleep(1.5)
-    assert _tokens(redis_client, "started") == []
+    assert_stays(lambda: _tokens(redis_client, "started") == [], 1.5,
+                 "a worker started while paused may start nothing")
     assert redis_client.llen(f"{broker.namespace}:{QUEUE}") == 1
 
     resumed_at = time.monotonic()
@@ -126,9 +126,9 @@ def test_a_paused_queue_is_not_fetched_so_a_long_backlog_costs_nothing(
     for i in range(2000):
         drain_actors.work.send(f"b{i}")
     start_workers(processes=1, threads=4, queues=QUEUES, modules=MODULES)
-    time.sleep(2.0)
     namespace = broker.namespace
-    assert redis_client.llen(f"{namespace}:{QUEUE}") == 2000
+    assert_stays(lambda: redis_client.llen(f"{namespace}:{QUEUE}") == 2000, 2.0,
+                 "the paused backlog stays in its queue")
     assert redis_client.hlen(f"{namespace}:{QUEUE}.DQ.msgs") == 0  # nothing re-deferred
     assert list(redis_client.scan_iter(f"{namespace}:__acks__.*.{QUEUE}")) == []  # nothing fetched
     assert redis_client.hgetall(settings.keys.counters(QUEUE)) == {}  # no deferral, no put-back

@@ -12,8 +12,9 @@ from pydantic import SecretStr
 
 from gabay.errors import ProviderRejected, ProviderUnavailable
 from gabay.jobs import LLMCall
+from gabay.llm.chat import ChatProvider
 from gabay.llm.pricing import cost_usd
-from gabay.llm.providers import ChatProvider, complete_with_fallback, provider_chain
+from gabay.llm.providers import complete_with_fallback, provider_chain
 from gabay.settings import Settings, load_settings
 from tests.fakes import llm_server as fake
 from tests.fakes.llm_server import FakeLLMServer

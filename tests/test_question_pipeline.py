@@ -151,10 +151,27 @@ def test_bad_input_is_rejected_at_send(store: JobStore, broker: GabayBroker, cha
     assert all(broker.client.llen(f"{broker.namespace}:{q}") == 0 for q in QUESTION_QUEUES)
 
 
+def test_send_enqueues_the_retrieval_stage_with_the_job_id_and_nothing_for_a_finished_job(
+        store: JobStore, broker: GabayBroker) -> None:
+    queue = f"{broker.namespace}:retrieval"
+    job_id = generate_questions.send(request_for(DOCUMENTS[0], request_id="req-7"))
+
+    assert job_id == "req-7" and broker.client.llen(queue) == 1
+    (message_id,) = broker.client.lrange(queue, 0, -1)
+    message = json.loads(broker.client.hget(f"{queue}.msgs", message_id))
+    assert message["actor_name"] == "retrieve_passages" and message["args"][1] == "req-7"
+    assert message["args"][0]["document"]["id"] == DOCUMENTS[0].stem
+
+    store.succeed("req-7", {"questions": []})
+    assert generate_questions.send(request_for(DOCUMENTS[0], request_id="req-7")) == "req-7"
+    assert broker.client.llen(queue) == 1  # a finished job is not run again
+
+
 def test_bad_input_reaching_a_worker_is_dead_lettered_without_retries(
         start_workers: Callable, store: JobStore, broker: GabayBroker) -> None:
     start_workers(processes=1, threads=2)
-    retrieve_passages.send({**request_for(DOCUMENTS[0]), "count": 500}, "bad-job")
+    # send_with_options skips the check of send(), as a corrupt message would
+    retrieve_passages.send_with_options(args=({**request_for(DOCUMENTS[0]), "count": 500}, "bad-job"))
 
     dead_key = f"{broker.namespace}:retrieval.XQ"
     wait_for(lambda: broker.client.zcard(dead_key) == 1, timeout=30, message="the dead letter")

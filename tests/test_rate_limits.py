@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import json
 import random
 import threading
 import time
@@ -15,24 +14,11 @@ from freezegun import freeze_time
 
 from gabay.limits.rates import Rate, parse_rate
 from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
-from gabay.limits.window import WindowState, decide
-from gabay.middleware.rate_limit import RedisWindow
+from gabay.limits.window import RedisWindow, WindowState, decide
 from gabay.settings import Settings
-from tests.support.polling import wait_for
+from tests.support.limit_checks import MODULES, SECOND, max_in_any_window, run_all
 
-SECOND = 1_000_000  # microseconds
 T0 = dt.datetime(2030, 1, 1, 12, 0, 0)
-
-
-def max_in_any_window(starts: list[float], window: float) -> int:
-    """Largest number of starts inside one half-open window [t, t + window) (t = each start)."""
-    starts = sorted(starts)
-    best, j = 0, 0
-    for i, t in enumerate(starts):
-        while starts[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 # --- the arithmetic, with a frozen clock --------------------------------------------------------
@@ -118,7 +104,7 @@ def test_waiting_policy_holds_short_waits_and_defers_long_ones_to_come_back_earl
 
 @pytest.fixture
 def window(redis_client: redis.Redis, settings: Settings) -> RedisWindow:
-    return RedisWindow(redis_client, settings)
+    return RedisWindow(redis_client, settings.keys)
 
 
 def test_the_redis_script_takes_the_same_decisions_as_the_reference(window: RedisWindow) -> None:
@@ -216,25 +202,6 @@ def test_a_backlog_of_ten_thousand_is_spread_without_a_storm_of_redeferrals(
 
 # --- real worker processes --------------------------------------------------------------------
 
-MODULES = ("tests.support.actors", "tests.support.limit_actors")
-
-
-def recorded_runs(client: redis.Redis) -> list[dict]:
-    from tests.support.limit_actors import RUNS_KEY
-
-    return [json.loads(raw) for raw in client.lrange(RUNS_KEY, 0, -1)]
-
-
-def run_all(broker, client: redis.Redis, count: int, timeout: float) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Wait until ``count`` runs were recorded and nothing of the test queue is left."""
-    from tests.support.limit_actors import LIMITS_QUEUE
-
-    wait_for(lambda: len(recorded_runs(client)) >= count, timeout=timeout,
-             message=f"{count} limited runs")
-    broker.join(LIMITS_QUEUE, timeout=int(timeout * 1000))
-    return recorded_runs(client)
-
-
 @pytest.mark.slow
 def test_workers_on_two_processes_never_exceed_the_limit_in_any_window(
         start_workers, broker, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
@@ -252,7 +219,7 @@ def test_workers_on_two_processes_never_exceed_the_limit_in_any_window(
     actor_starts = [run["start"] for run in runs]
     assert max_in_any_window(actor_starts, 2.0 - 0.1) <= 5  # as seen inside the actor
     assert all(run["retries"] == 0 for run in runs)
-    assert redis_client.zcard(f"{broker.namespace}:{LIMITS_QUEUE}.XQ") == 0
+    assert redis_client.zcard(broker.settings.keys.dead_letters(LIMITS_QUEUE)) == 0
     span = (max(limiter_starts) - min(limiter_starts)) / SECOND
     achieved = (len(runs) - 5) / span / (5 / 2)
     assert achieved >= 0.8, f"achieved {achieved:.2f} of the limit"

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 import gabay
-from gabay.middleware.registry import WorkerRegistry
+from gabay.cluster.registry import WorkerRegistry
 from gabay.settings import Settings
 from tests.support.drain_actors import QUEUE, start_registered
 from tests.support.polling import wait_for

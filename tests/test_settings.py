@@ -115,3 +115,14 @@ def test_warns_as_gpt_4o_mini_nears_its_shutdown(env: pytest.MonkeyPatch) -> Non
     assert "was shut down" in settings.model_warnings(dt.date(2027, 2, 1))[0]
     env.setenv("OPENAI_CHAT_MODEL", "gpt-6-luna")
     assert load_settings().model_warnings(dt.date(2026, 11, 29)) == []
+
+
+def test_every_wrong_variable_is_named_upper_case_on_one_line(env: pytest.MonkeyPatch) -> None:
+    env.setenv("REDIS_PORT", "abc")
+    env.setenv("FORM_RESPONSE_CONCURRENCY", "0")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value) == (
+        "invalid configuration: REDIS_PORT: Input should be a valid integer, unable to parse string as "
+        "an integer; FORM_RESPONSE_CONCURRENCY: Input should be greater than or equal to 1"
+    )

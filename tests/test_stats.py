@@ -13,8 +13,9 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 from gabay.broker import GabayBroker
-from gabay.cluster.stats import StatsWriter
-from gabay.middleware.stats import Failure, QueueStats, Stats, StatsBuffer
+from gabay.cluster.stats import Failure, QueueStats, StatsWriter
+from gabay.cluster.stats_buffer import StatsBuffer
+from gabay.middleware.stats import Stats
 from gabay.settings import Settings
 from tests.support import drain_actors
 from tests.support.drain_actors import QUEUE, start_registered
@@ -26,6 +27,13 @@ MODULES = ("tests.support.drain_actors",)
 @pytest.fixture
 def stats(redis_client: redis.Redis, settings: Settings) -> QueueStats:
     return QueueStats(redis_client, settings)
+
+
+def buffer_of(broker: GabayBroker, interval: float = 0.25) -> StatsBuffer:
+    """A buffer publishing as the broker's worker process, as the middleware stack builds it."""
+    settings = broker.settings
+    return StatsBuffer(StatsWriter(broker.client, settings), broker.broker_id,
+                       round(settings.heartbeat_timeout * 1000), interval=interval)
 
 
 @pytest.mark.slow
@@ -43,7 +51,7 @@ def test_counters_match_the_work_done_by_two_processes(
              timeout=30, message="all outcomes counted")
     counters = stats.counters(QUEUE)
     assert (counters.completed, counters.failed, counters.running) == (10, 3, 0)
-    assert broker.client.zcard(f"{broker.namespace}:{QUEUE}.XQ") == 3  # failed = dead-lettered
+    assert broker.client.zcard(broker.settings.keys.dead_letters(QUEUE)) == 3  # failed = dead-lettered
 
     reasons = {f.message_id: f for f in stats.recent_failures()}
     assert len(reasons) == 3
@@ -89,11 +97,11 @@ def test_running_counts_real_starts_across_processes_and_a_killed_process_drops_
 def test_skips_count_as_deferred_or_requeued_never_as_failed(
     broker: GabayBroker, stats: QueueStats
 ) -> None:
-    middleware = Stats()
+    middleware = Stats(buffer_of(broker), broker.intake)
     deferred = MessageProxy(Message(queue_name=QUEUE, actor_name="work", args=("d",), kwargs={},
                                     options={"redis_message_id": "r-1"}))
     middleware.after_skip_message(broker, deferred)
-    assert middleware.flush(broker)  # a worker's buffer thread publishes every FLUSH_EVERY
+    assert middleware.flush()  # a worker's buffer thread publishes every FLUSH_EVERY
     assert stats.counters(QUEUE).deferred == 1
 
     put_back = MessageProxy(Message(queue_name=QUEUE, actor_name="work", args=("p",), kwargs={},
@@ -101,7 +109,7 @@ def test_skips_count_as_deferred_or_requeued_never_as_failed(
     broker.intake.put_back(QUEUE, [put_back])  # as the pause and draining gates do
     middleware.after_skip_message(broker, put_back)
     assert broker.intake.forget(put_back)  # and its ack is skipped
-    assert middleware.flush(broker)
+    assert middleware.flush()
     counters = stats.counters(QUEUE)
     assert (counters.deferred, counters.requeued, counters.failed, counters.completed) == (1, 1, 0, 0)
 
@@ -109,8 +117,8 @@ def test_skips_count_as_deferred_or_requeued_never_as_failed(
 def test_a_stopping_worker_publishes_what_it_buffered_and_removes_its_running_entries(
     broker: GabayBroker, stats: QueueStats, redis_client: redis.Redis, settings: Settings
 ) -> None:
-    buffer = StatsBuffer(interval=3600)  # the thread never gets to publish: only the stop does
-    buffer.start(broker)
+    buffer = buffer_of(broker, interval=3600)  # the thread never gets to publish: only the stop does
+    buffer.start()
     buffer.count(QUEUE, "completed")
     buffer.count(QUEUE, "completed")
     buffer.count(QUEUE, "deferred")
@@ -133,8 +141,7 @@ def test_a_stopping_worker_publishes_what_it_buffered_and_removes_its_running_en
 def test_counts_that_could_not_be_published_are_kept_for_the_next_try_never_doubled(
     broker: GabayBroker, stats: QueueStats, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    buffer = StatsBuffer()
-    assert buffer.bind(broker)
+    buffer = buffer_of(broker)
     buffer.count(QUEUE, "completed")
     buffer.started("r-1", QUEUE, "work", "m-1")
 
@@ -155,8 +162,7 @@ def test_counts_that_could_not_be_published_are_kept_for_the_next_try_never_doub
 def test_a_publication_applied_whose_reply_was_lost_is_not_counted_again(
     broker: GabayBroker, stats: QueueStats, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    buffer = StatsBuffer()
-    assert buffer.bind(broker)
+    buffer = buffer_of(broker)
     buffer.count(QUEUE, "completed")
     buffer.fail(Failure(queue=QUEUE, actor="work", message_id="m-1", reason="boom", at=time.time()))
     publish = StatsWriter.publish

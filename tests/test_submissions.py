@@ -83,3 +83,18 @@ def test_non_json_values_and_non_objects_are_rejected() -> None:
         parse_submission(["a", "list"])
     with pytest.raises(InvalidInput, match="not plain JSON"):
         parse_submission(broken(lambda d: d.update(submitted_at=object())))
+
+
+def test_the_message_names_at_most_eight_problems_then_counts_the_rest() -> None:
+    data = sample("mixed-score")
+    for answer in data["answers"]:
+        answer.update(max_points="1", points="x")
+
+    with pytest.raises(InvalidInput) as raised:
+        parse_submission(data)
+
+    message = str(raised.value)
+    assert message.startswith("invalid submission: answers.0.points: Input should be a valid number; "
+                              "answers.0.max_points: Input should be a valid number; ")
+    assert message.endswith("; answers.3.max_points: Input should be a valid number; and 2 more")
+    assert message.count(": Input should be") == 8

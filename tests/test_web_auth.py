@@ -177,10 +177,10 @@ def dead_letter(broker: GabayBroker) -> str:
     message = broker.enqueue(dramatiq.Message(queue_name="generation", actor_name="probe",
                                               args=("x",), kwargs={}, options={}))
     redis_id = message.options["redis_message_id"]
-    broker.client.lpop(f"{broker.namespace}:generation")
-    broker.client.hdel(f"{broker.namespace}:generation.msgs", redis_id)
-    broker.client.zadd(f"{broker.namespace}:generation.XQ", {redis_id: 1})
-    broker.client.hset(f"{broker.namespace}:generation.XQ.msgs", redis_id, message.encode())
+    broker.client.lpop(broker.settings.keys.queue("generation"))
+    broker.client.hdel(broker.settings.keys.messages("generation"), redis_id)
+    broker.client.zadd(broker.settings.keys.dead_letters("generation"), {redis_id: 1})
+    broker.client.hset(broker.settings.keys.dead_messages("generation"), redis_id, message.encode())
     return str(redis_id)
 
 
@@ -188,7 +188,7 @@ def test_dramatiq_dashboard_posts_need_our_origin(client: Client, broker: GabayB
     redis_id = dead_letter(broker)
     client.set_cookie("__dd_csrf", "abc")
     form = {"__dd_csrf": "abc", "queue": "generation.XQ", "id": redis_id}
-    dead = f"{broker.namespace}:generation.XQ.msgs"
+    dead = broker.settings.keys.dead_messages("generation")
 
     foreign = client.post("/dramatiq/delete-message", data=form, auth=("admin", PASSWORD),
                           headers={"Origin": "https://evil.example"})

@@ -1,11 +1,11 @@
 """The form response worker: ``process_form_response.send(submission)`` -> job id.
 
 ``send()`` validates the submission (InvalidInput for bad input, nothing enqueued), creates the
-job record and enqueues on ``form-response-processing``. The worker validates again, then runs
-:func:`gabay.feedback.pipeline.process`. Final errors (bad input, an email Brevo rejects, an email
-that may have gone out too long ago to re-send safely) go to the dead-letter queue at once;
-transient ones (Brevo 429/5xx/unreachable, Redis) are retried with backoff, a 429 after the
-``x-sib-ratelimit-reset`` seconds Brevo asked for.
+job record and enqueues on ``form-response-processing`` (see :mod:`gabay.actors.validated`). The
+worker validates again, then runs :func:`gabay.feedback.pipeline.process`. Final errors (bad
+input, an email Brevo rejects, an email that may have gone out too long ago to re-send safely)
+go to the dead-letter queue at once; transient ones (Brevo 429/5xx/unreachable, Redis) are
+retried with backoff, a 429 after the ``x-sib-ratelimit-reset`` seconds Brevo asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from gabay.broker import GabayBroker
+from gabay.actors.bound import bound_broker
+from gabay.actors.validated import validated_actor
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
 from gabay.feedback.pipeline import FeedbackContext, enqueue_record, process
 from gabay.feedback.submission import parse_submission
@@ -28,10 +29,7 @@ MAX_RETRIES = 8
 MAX_RETRY_AFTER_MS = 15 * 60 * 1000
 FINAL_ERRORS = (InvalidInput, EmailRejected, EmailUncertain)
 
-# The broker that gabay.actors set up (read from Dramatiq: importing it from the package would
-# be an import cycle that type checkers cannot resolve).
-broker = dramatiq.get_broker()
-assert isinstance(broker, GabayBroker), "import gabay.actors, which sets up the broker"
+broker = bound_broker()
 settings = broker.settings
 
 ACTOR_OPTIONS: dict[str, Any] = {
@@ -48,15 +46,10 @@ ACTOR_OPTIONS: dict[str, Any] = {
 context = FeedbackContext.build(settings, broker.client)
 
 
-class SubmissionActor(dramatiq.Actor):
-    """An actor whose ``send`` validates a submission and returns its job id."""
-
-    def send(self, submission: Any) -> str:  # type: ignore[override]
-        """Validate and enqueue ``submission``; the same response id always gives the same job id."""
-        valid = parse_submission(submission)
-        job_id = enqueue_record(context, valid)
-        self.send_with_options(args=(valid.as_message(),))
-        return job_id
+def prepare(submission: Any) -> tuple[str, tuple[Any, ...]]:
+    """Validate ``submission`` and create its job; the same response id always gives the same job id."""
+    valid = parse_submission(submission)
+    return enqueue_record(context, valid), (valid.as_message(),)
 
 
 def run(submission: Any, hook: Hook | None = None) -> None:
@@ -72,7 +65,7 @@ def run(submission: Any, hook: Hook | None = None) -> None:
         raise dramatiq.Retry(str(exc), delay=delay) from exc
 
 
-@dramatiq.actor(actor_class=SubmissionActor, **ACTOR_OPTIONS)
+@validated_actor(prepare, **ACTOR_OPTIONS)
 def process_form_response(submission: dict[str, Any]) -> None:
     """Personal feedback on one exam submission, emailed to the student exactly once."""
     run(submission)

@@ -1,10 +1,12 @@
 """The question pipeline: retrieval -> generation -> validation, one actor per queue.
 
 ``generate_questions.send(request)`` validates the request, creates the job record and enqueues
-the first stage; each stage sends the next one a small typed message (retrieval passes on only
-the selected passages). A stage that fails for want of a provider is retried by Dramatiq; bad
-input and rejected provider calls are final (``throws=``: dead-lettered at once, no retries) and
-the job record shows the error. An optional callback posts the result, signed, with retries.
+the first stage (``generate_questions`` is the retrieval actor ``retrieve_passages``, see
+:mod:`gabay.actors.validated`); each stage sends the next one a small typed message (retrieval
+passes on only the selected passages). A stage that fails for want of a provider is retried by
+Dramatiq; bad input and rejected provider calls are final (``throws=``: dead-lettered at once, no
+retries) and the job record shows the error. An optional callback posts the result, signed, with
+retries.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from pydantic import ValidationError
 
-from gabay.actors import broker, settings
-from gabay.errors import InvalidInput, JobNotFound, ProviderRejected
+from gabay.actors.bound import bound_broker
+from gabay.actors.validated import validated_actor
+from gabay.errors import InvalidInput, JobNotFound, ProviderRejected, describe_validation
 from gabay.jobs import JobStatus, JobStore
 from gabay.questions.callbacks import callback_body, post_callback
-from gabay.questions.models import QuestionRequest, QuestionTask, describe, parse_request
+from gabay.questions.models import QuestionTask, parse_request
 from gabay.questions.stages import QuestionStages
 from gabay.queues import GENERATION, RETRIEVAL, VALIDATION
 
 logger = logging.getLogger(__name__)
+
+broker = bound_broker()
+settings = broker.settings
 
 STAGE_RETRIES = 3
 STAGE_OPTIONS: dict[str, Any] = {
@@ -39,7 +45,21 @@ store = JobStore(broker.client, settings)
 stages = QuestionStages(store, settings)
 
 
-@dramatiq.actor(queue_name=RETRIEVAL, **STAGE_OPTIONS)
+def prepare(request: Any) -> tuple[str, tuple[Any, ...] | None]:
+    """Validate ``request`` and create its job (id: ``request_id`` or a new uuid).
+
+    Nothing is enqueued when that job already succeeded or is running: the same request again.
+    """
+    parsed = parse_request(request)
+    job_id = parsed.request_id or uuid.uuid4().hex
+    record = store.create("questions", job_id, document_id=parsed.document.id,
+                          count=parsed.count, question_types=parsed.question_types)
+    if record.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
+        return job_id, None
+    return job_id, (parsed.model_dump(mode="json"), job_id)
+
+
+@validated_actor(prepare, queue_name=RETRIEVAL, **STAGE_OPTIONS)
 def retrieve_passages(request: Any, job_id: str | None = None) -> None:
     """Stage 1: split the document, pick the passages, hand them to drafting."""
     job_id = job_id or _job_id_of(request)
@@ -83,24 +103,8 @@ def deliver_callback(job_id: str, url: str) -> None:
     store.update(job_id, lambda r: r.details.__setitem__("callback", {"delivered": True, "status": status}))
 
 
-class QuestionPipeline:
-    """``generate_questions``: validates the request, creates the job, enqueues the first stage."""
-
-    actor = retrieve_passages
-
-    def send(self, request: QuestionRequest | dict[str, Any]) -> str:
-        """Enqueue the pipeline and return the job id (InvalidInput on a bad request)."""
-        parsed = parse_request(request)
-        job_id = parsed.request_id or uuid.uuid4().hex
-        record = store.create("questions", job_id, document_id=parsed.document.id,
-                              count=parsed.count, question_types=parsed.question_types)
-        if record.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
-            return job_id  # the same request again: the job already exists
-        self.actor.send(parsed.model_dump(mode="json"), job_id)
-        return job_id
-
-
-generate_questions = QuestionPipeline()
+#: The pipeline's entry point: ``generate_questions.send(request)`` -> job id.
+generate_questions = retrieve_passages
 
 
 def _job_id_of(request: Any) -> str:
@@ -116,7 +120,7 @@ def _parse_task(task: Any) -> QuestionTask:
         return QuestionTask.model_validate(task)
     except ValidationError as exc:
         job_id = task.get("job_id") if isinstance(task, dict) else None
-        error = InvalidInput("invalid stage message: " + describe(exc))
+        error = InvalidInput("invalid stage message: " + describe_validation(exc, subject="request"))
         if isinstance(job_id, str):
             _fail(job_id, str(error))
         raise error from None

@@ -7,10 +7,13 @@ import socket
 
 import dramatiq
 
-from gabay.actors import broker, settings
+from gabay.actors.bound import bound_broker
 from gabay.queues import SYSTEM as SYSTEM_QUEUE
 
 PROBE_TTL_SECONDS = 300
+
+broker = bound_broker()
+settings = broker.settings
 
 
 @dramatiq.actor(queue_name=SYSTEM_QUEUE, max_retries=3, min_backoff=500)

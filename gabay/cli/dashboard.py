@@ -23,7 +23,7 @@ from gabay.cli import get_settings, main
 def dashboard(ctx: click.Context, host: str, port: int, url_prefix: str,
               trusted_proxy: str | None, threads: int) -> None:
     """Serve the dashboard: health page, /dramatiq/ messages, /api, /metrics, /healthz."""
-    from gabay.web.server import serve
+    from gabay.web.server import serve  # here: the web stack is heavy for the other commands
 
     settings = get_settings(ctx)
     sys.exit(serve(settings, host=host, port=port, url_prefix=url_prefix,

@@ -11,6 +11,7 @@ import click
 from gabay.cli import get_settings, main
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus
+from gabay.mail.delivery import describe_delivery
 
 POLL_SECONDS = 0.2
 
@@ -23,6 +24,7 @@ POLL_SECONDS = 0.2
 def feedback(ctx: click.Context, submission: Path, wait: bool, timeout: float) -> None:
     """Enqueue SUBMISSION.json (a form response) for feedback by email."""
     get_settings(ctx)
+    # Imported when the command runs: importing gabay.actors reads the settings and builds the broker.
     from gabay.actors.feedback import context, process_form_response
 
     data = read_submission(submission)
@@ -60,12 +62,3 @@ def show_feedback(record: JobRecord) -> None:
     click.echo(f"Subject: {result['subject']}")
     click.echo(f"Feedback by: {result['feedback_source']}")
     click.echo(f"Sent: {describe_delivery(result)}")
-
-
-def describe_delivery(result: dict[str, Any]) -> str:
-    """``outbox file /path/x.eml`` or ``Brevo message <id>`` (or accepted on an earlier attempt)."""
-    if result.get("via") == "outbox":
-        return f"outbox file {result['outbox_path']}"
-    if result.get("message_id"):
-        return f"Brevo message {result['message_id']}"
-    return "Brevo (accepted on an earlier attempt)"

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 
 import click
 
 from gabay.cli import get_settings, main
 from gabay.cluster.status import ClusterStatus
 from gabay.errors import GabayError, RedisUnavailable
-
-if TYPE_CHECKING:
-    from gabay.ops.manager import WorkerManager
+from gabay.ops.manager import WorkerManager
 
 WATCH_EVERY = 2.0
 COLUMNS = ("waiting", "delayed", "running", "dead_lettered", "completed", "failed", "consumers")
 
 
 def _manager(ctx: click.Context) -> WorkerManager:
-    from gabay.ops.manager import WorkerManager
-
     return WorkerManager.connect(get_settings(ctx))
 
 

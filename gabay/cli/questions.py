@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gabay.cli import get_settings, main
+from gabay.cluster.connection import connect
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus, JobStore
 from gabay.questions.models import ALL_TYPES
@@ -32,6 +33,7 @@ def questions(ctx: click.Context, file: Path, count: int, types: str, topic: str
               difficulty: str, language: str, title: str | None, no_wait: bool, timeout: float) -> None:
     """Enqueue FILE for question generation, follow its stages and print the questions."""
     get_settings(ctx)
+    # Imported when the command runs: importing gabay.actors reads the settings and builds the broker.
     from gabay.actors.questions import generate_questions, store
 
     try:
@@ -60,8 +62,6 @@ def questions(ctx: click.Context, file: Path, count: int, types: str, topic: str
 @click.pass_context
 def job(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job (question generation or feedback): status, stages, cost, result or error."""
-    from gabay.cluster.connection import connect
-
     settings = get_settings(ctx)
     record = JobStore(connect(settings), settings).get(job_id)
     if as_json:

@@ -12,7 +12,9 @@ import click
 from gabay.cli import get_settings, main
 from gabay.cluster.connection import connect, describe_url, ping, resolve_redis_url
 from gabay.cluster.embedded_redis import EmbeddedRedis
+from gabay.cluster.restarts import count_restart
 from gabay.errors import RedisUnavailable
+from gabay.ops.demo.run import run_demo
 from gabay.ops.supervisor import Supervisor, WorkerCommand
 from gabay.queues import check_queue_names, consumed_queues
 
@@ -50,7 +52,7 @@ def workers(
     click.echo(f"Starting workers on {describe_url(url)}: {command.processes} processes x "
                f"{command.threads} threads, queues {', '.join(command.queues)}", err=True)
     supervisor = Supervisor(command)
-    supervisor.on_restart.append(lambda: client.incr(settings.keys.restarts))
+    supervisor.on_restart.append(lambda: count_restart(client, settings.keys))
     sys.exit(supervisor.run())
 
 
@@ -60,8 +62,6 @@ def workers(
 @click.pass_context
 def demo(ctx: click.Context, processes: int, threads: int) -> None:
     """Start workers, enqueue the sample work, show the results, stop."""
-    from gabay.ops.demo.run import run_demo
-
     sys.exit(run_demo(get_settings(ctx), processes, threads))
 
 
@@ -71,6 +71,7 @@ def demo(ctx: click.Context, processes: int, threads: int) -> None:
 def ping_command(ctx: click.Context, timeout: float) -> None:
     """Send a probe through a real worker and print which process answered."""
     settings = get_settings(ctx)
+    # Imported when the command runs: importing gabay.actors reads the settings and builds the broker.
     from gabay.actors import broker, probe
 
     token = uuid.uuid4().hex

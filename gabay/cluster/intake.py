@@ -19,15 +19,15 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.middleware import SkipMessage
 
-if TYPE_CHECKING:  # the middleware package imports this module
-    from gabay.cluster.pause_flags import PauseState
+from gabay.cluster.pause_flags import PauseState
+from gabay.keys import DELAY_SUFFIX, Keys
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ class PutBack(SkipMessage):
 class Intake:
     """Process-local: may this process fetch and start, and which deliveries did it put back."""
 
-    def __init__(self, client: redis.Redis, namespace: str, broker_id: str) -> None:
-        self.namespace = namespace
-        self.broker_id = broker_id
+    def __init__(self, client: redis.Redis, keys: Keys, worker_id: str) -> None:
+        self.keys = keys
+        self.worker_id = worker_id
         self.draining = threading.Event()
         self.pause_state: PauseState | None = None  # set by the Pause middleware
         self._put_back: set[str] = set()
@@ -66,7 +66,7 @@ class Intake:
         """Delay queues keep handing due messages over while paused; only starts are paused."""
         if self.draining.is_set():
             return False
-        return queue_name.endswith(".DQ") or not self.is_paused(queue_name)
+        return queue_name.endswith(DELAY_SUFFIX) or not self.is_paused(queue_name)
 
     def is_paused(self, queue_name: str) -> bool:
         return self.pause_state is not None and self.pause_state.is_paused(queue_name)
@@ -83,9 +83,8 @@ class Intake:
         if acked_later:
             with self._lock:
                 self._put_back.update(ids)
-        prefix = f"{self.namespace}:"
-        keys = [f"{prefix}__acks__.{self.broker_id}.{queue_name}", prefix + queue_name,
-                f"{prefix}{queue_name}.msgs"]
+        keys = [self.keys.acks(self.worker_id, queue_name), self.keys.queue(queue_name),
+                self.keys.messages(queue_name)]
         try:
             return int(self._script(keys=keys, args=ids))
         except redis.RedisError:
@@ -110,20 +109,24 @@ class Intake:
 class GabayConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer that asks the Intake before fetching and skips stale acks."""
 
+    def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int, *,
+                 intake: Intake) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.intake = intake
+
     def __next__(self) -> Any:
-        intake: Intake = self.broker.intake
-        if intake.may_fetch(self.queue_name):
+        if self.intake.may_fetch(self.queue_name):
             return super().__next__()
-        self._return_cache(intake)
+        self._return_cache()
         time.sleep(IDLE_CHECK)
         return None
 
-    def _return_cache(self, intake: Intake) -> None:
+    def _return_cache(self) -> None:
         """Fetched but not yet handed to the worker: put back at once."""
         cached, self.message_cache = self.message_cache, []
         messages = [Message.decode(data) for data in cached if data is not None]
         try:
-            intake.put_back(self.queue_name, messages, acked_later=False)
+            self.intake.put_back(self.queue_name, messages, acked_later=False)
         except redis.RedisError as exc:
             self.message_cache = cached + self.message_cache
             logger.warning("Could not put back %d message(s) of %s: %s", len(messages), self.queue_name, exc)
@@ -133,13 +136,13 @@ class GabayConsumer(_RedisConsumer):
         self.queued_message_ids.discard(message.message_id)
 
     def ack(self, message: Any) -> None:
-        if self.broker.intake.forget(message):
+        if self.intake.forget(message):
             self.forget(message)
             return
         super().ack(message)
 
     def nack(self, message: Any) -> None:
-        if self.broker.intake.forget(message):
+        if self.intake.forget(message):
             self.forget(message)
             return
         super().nack(message)

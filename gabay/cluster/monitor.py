@@ -1,7 +1,8 @@
 """The monitoring line: once per ``MONITOR_INTERVAL``, one line per worker type, for the cluster.
 
-Every worker process runs the check (from ``ClusterControl``), but only one process per interval
-wins the election and logs, so the log shows the cluster's numbers once, not once per process::
+Every worker process runs the check (:class:`gabay.middleware.monitoring.MonitorLine`), but only
+one process per interval wins the election and logs, so the log shows the cluster's numbers once,
+not once per process::
 
     Question Generation - Workers: 3, Active: 2, Waiting: 5, Completed: 143
     Form Response - Active: 1, Waiting: 3, Completed: 87, Failed: 0
@@ -18,7 +19,7 @@ import redis
 from gabay.cluster.status import ClusterStatus
 from gabay.settings import Settings
 
-logger = logging.getLogger("gabay.cluster.monitor")
+logger = logging.getLogger("gabay.monitor")  # a stable name for log filters
 
 
 def monitor_lines(status: ClusterStatus) -> list[str]:
@@ -52,7 +53,7 @@ class MonitorElection:
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
-        self.settings = settings
+        self.keys = settings.keys
         self.interval_ms = max(int(settings.monitor_interval * 1000), 1)
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._last_slot: int | None = None
@@ -64,5 +65,5 @@ class MonitorElection:
         if slot == self._last_slot:
             return False
         self._last_slot = slot
-        key = self.settings.keys.monitor_slot(slot)
+        key = self.keys.monitor_slot(slot)
         return bool(self.client.set(key, self.identity, nx=True, px=2 * self.interval_ms))

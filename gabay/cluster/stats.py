@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from collections import Counter
+from dataclasses import dataclass, field
 
 import redis
 from pydantic import BaseModel
 
 from gabay.keys import Keys
 from gabay.settings import Settings
-
-if TYPE_CHECKING:  # only the type: the buffer imports this module
-    from gabay.cluster.stats_buffer import Batch
 
 MINUTE_TTL = 2 * 3600
 FAILURES_KEPT = 200
@@ -76,6 +74,23 @@ FINISHED = ("succeeded", "failed")
 def count_finished(pipe: redis.client.Pipeline, keys: Keys, kind: str, status: str) -> None:
     """Count one job of ``kind`` reaching ``status`` (in the caller's transaction)."""
     pipe.hincrby(keys.finished_jobs, f"{kind}:{status}", 1)
+
+
+@dataclass
+class Batch:
+    """What one publication writes."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (queue, field)
+    minutes: Counter[tuple[str, int, str]] = field(default_factory=Counter)  # (queue, minute, field)
+    failures: list[str] = field(default_factory=list)  # JSON, oldest first
+    running: dict[str, str] | None = None  # redis id -> JSON; None: unchanged, no rewrite
+    seq: int = 0  # the publication's number, recorded with it so that a retry can check it
+
+    def merge_back(self, older: Batch) -> None:
+        """Fold the counts of a publication that failed back into these (newer) pending ones."""
+        self.counts.update(older.counts)
+        self.minutes.update(older.minutes)
+        self.failures[:0] = older.failures
 
 
 class QueueStats:
@@ -129,7 +144,7 @@ class QueueStats:
 
 
 class StatsWriter:
-    """Writes what a worker process buffered (:mod:`gabay.cluster.stats_buffer`)."""
+    """Writes what a worker process buffered (:mod:`gabay.cluster.stats_buffer`), as a Batch."""
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client

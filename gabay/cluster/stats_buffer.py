@@ -25,14 +25,10 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 
 import redis
-from dramatiq import Broker
 
-from gabay.cluster.stats import Failure, StatsWriter, minute_of
-from gabay.settings import Settings
+from gabay.cluster.stats import Batch, Failure, StatsWriter, minute_of
 
 logger = logging.getLogger(__name__)
 
@@ -42,27 +38,11 @@ FLUSH_EVERY = 0.25
 JOB_FIELDS = ("queue", "actor", "message_id", "started_at")
 
 
-@dataclass
-class Batch:
-    """What one publication writes."""
-
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (queue, field)
-    minutes: Counter[tuple[str, int, str]] = field(default_factory=Counter)  # (queue, minute, field)
-    failures: list[str] = field(default_factory=list)  # JSON, oldest first
-    running: dict[str, str] | None = None  # redis id -> JSON; None: unchanged, no rewrite
-    seq: int = 0  # the publication's number, recorded with it so that a retry can check it
-
-    def merge_back(self, older: Batch) -> None:
-        """Fold the counts of a publication that failed back into these (newer) pending ones."""
-        self.counts.update(older.counts)
-        self.minutes.update(older.minutes)
-        self.failures[:0] = older.failures
-
-
 class StatsBuffer:
     """Thread-safe accumulation for one process; one publishing thread while a worker runs."""
 
-    def __init__(self, interval: float = FLUSH_EVERY) -> None:
+    def __init__(self, writer: StatsWriter, worker_id: str, ttl_ms: int,
+                 interval: float = FLUSH_EVERY) -> None:
         self.interval = interval
         self._lock = threading.Lock()
         self._pending = Batch()
@@ -70,9 +50,9 @@ class StatsBuffer:
         self._version = 0  # bumped by every start and end
         self._published_version = 0
         self._refreshed_at = 0.0  # time.monotonic() of the last write of the running hash
-        self._writer: StatsWriter | None = None
-        self._worker_id = ""
-        self._ttl_ms = 15_000
+        self._writer = writer
+        self._worker_id = worker_id
+        self._ttl_ms = ttl_ms
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
@@ -82,20 +62,9 @@ class StatsBuffer:
 
     # -- wiring -------------------------------------------------------------------------------------
 
-    def bind(self, broker: Broker) -> bool:
-        """Use the broker's client, settings and id; False when it is not a gabay broker."""
-        if self._writer is None:
-            settings = getattr(broker, "settings", None)
-            if not isinstance(settings, Settings):
-                return False
-            self._writer = StatsWriter(broker.client, settings)  # type: ignore[attr-defined]
-            self._worker_id = broker.broker_id  # type: ignore[attr-defined]
-            self._ttl_ms = int(settings.heartbeat_timeout * 1000)
-        return True
-
-    def start(self, broker: Broker) -> None:
+    def start(self) -> None:
         """Start publishing (idempotent: both stats middleware call it)."""
-        if not self.bind(broker) or (self._thread is not None and self._thread.is_alive()):
+        if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
         self._refreshed_at = 0.0
@@ -115,11 +84,10 @@ class StatsBuffer:
             self._published_version = self._version
         if not self.flush():
             logger.error("The last job counters of this process could not be published.")
-        if self._writer is not None:
-            try:
-                self._writer.gone(self._worker_id)
-            except redis.RedisError as exc:
-                logger.warning("Could not remove the running jobs (they expire by themselves): %s", exc)
+        try:
+            self._writer.gone(self._worker_id)
+        except redis.RedisError as exc:
+            logger.warning("Could not remove the running jobs (they expire by themselves): %s", exc)
 
     # -- events (worker threads) --------------------------------------------------------------------
 
@@ -157,8 +125,6 @@ class StatsBuffer:
 
         Returns False when Redis could not be reached (the counts stay pending).
         """
-        if self._writer is None:
-            return True
         with self._flushing:
             if self._unconfirmed is not None and not self._settle(self._writer):
                 return False

@@ -15,13 +15,15 @@ from typing import Any
 import redis
 
 from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
+from gabay.feedback.email import render_feedback_email, subject_for
+from gabay.feedback.model import Feedback
 from gabay.feedback.scoring import Score, score
 from gabay.feedback.submission import Submission, idempotency_key_for, job_id_for, parse_submission
-from gabay.feedback.writer import Feedback, write_feedback
+from gabay.feedback.writer import write_feedback
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall
-from gabay.mail.delivery import Delivery, Hook, deliver_once
+from gabay.mail.delivery import Hook, deliver_once
+from gabay.mail.mailer import Delivery, Mailer, build_mailer
 from gabay.mail.outbox import eml_name
-from gabay.mail.render import render_feedback_email, subject_for
 from gabay.mail.sent_records import SentRecords
 from gabay.settings import Settings
 
@@ -32,15 +34,17 @@ KIND = "feedback"
 
 @dataclass(frozen=True)
 class FeedbackContext:
-    """What a worker needs to process submissions."""
+    """What a worker needs to process submissions; the mailer is chosen once, here."""
 
     settings: Settings
     store: JobStore
     records: SentRecords
+    mailer: Mailer
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis) -> FeedbackContext:
-        return cls(settings, JobStore(client, settings), SentRecords(client, settings))
+        return cls(settings, JobStore(client, settings), SentRecords(client, settings),
+                   build_mailer(settings))
 
 
 def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
@@ -111,7 +115,7 @@ def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook |
     ctx.store.stage_finished(job_id, "render")
     ctx.store.stage_started(job_id, "send")
     key = idempotency_key_for(submission.response_id)
-    delivery = deliver_once(ctx.settings, ctx.records, job_id, key, message,
+    delivery = deliver_once(ctx.mailer, ctx.records, job_id, key, message,
                             eml_name(submission.response_id, job_id), hook)
     ctx.store.stage_finished(job_id, "send")
     return _succeed(ctx, job_id, submission, facts, delivery, source)

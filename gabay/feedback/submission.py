@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from gabay.errors import InvalidInput
+from gabay.errors import InvalidInput, describe_validation
 
 #: Bounds of one submission (checked at send() and in the worker).
 MAX_SUBMISSION_BYTES = 256 * 1024
@@ -35,6 +35,8 @@ MAX_ANSWER_CHARS = 5000
 MAX_CHOICES = 20
 MAX_NAME_CHARS = 200
 MAX_POINTS = 1000.0
+#: Problems named in one InvalidInput message (a broken list can have hundreds).
+MAX_PROBLEMS = 8
 
 #: Namespace of the ids derived from a response id (job id, email idempotency key).
 _NAMESPACE = uuid.UUID("5f0d7c1e-8a51-4e0c-9b7e-6a1f3c2d9e10")
@@ -134,17 +136,8 @@ def parse_submission(data: Any) -> Submission:
     try:
         return Submission.model_validate_json(raw)
     except ValidationError as exc:
-        raise InvalidInput("invalid submission: " + describe_errors(exc)) from None
-
-
-def describe_errors(exc: ValidationError, limit: int = 8) -> str:
-    """``answers.0.max_points: Input should be greater than 0; ...`` (field paths, no values)."""
-    problems = []
-    for error in exc.errors()[:limit]:
-        where = ".".join(str(part) for part in error["loc"]) or "submission"
-        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
-    more = len(exc.errors()) - limit
-    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+        problems = describe_validation(exc, subject="submission", limit=MAX_PROBLEMS)
+        raise InvalidInput("invalid submission: " + problems) from None
 
 
 def job_id_for(response_id: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import redis
 
-from gabay.settings import Settings
+from gabay.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +115,11 @@ class Attempt:
 class Leases:
     """Acquire, renew and release cap slots of one worker process."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, lease_ms: int,
+    def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int,
                  renew: bool = True) -> None:
         self.client = client
         self.renewing = renew  # False only in tests that play a dead holder or a fake clock
-        self.settings = settings
+        self.redis_keys = keys
         self.lease_ms = lease_ms
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._release = client.register_script(RELEASE_LUA)
@@ -130,7 +130,7 @@ class Leases:
         self._thread: threading.Thread | None = None
 
     def keys(self, name: str) -> list[str]:
-        keys = self.settings.keys
+        keys = self.redis_keys
         return [keys.cap_holders(name), keys.cap_stats(name), keys.cap_wake(name)]
 
     def acquire(self, name: str, limit: int, reserve: bool, now: int | None = None) -> Attempt:

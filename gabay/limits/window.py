@@ -35,6 +35,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import redis
+
+from gabay.keys import Keys
+from gabay.limits.rates import Rate
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -136,3 +141,26 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 1))
 redis.call('PEXPIREAT', KEYS[1], expire_at)
 return {1, now, now, reserved}
 """
+
+
+class RedisWindow:
+    """The sliding windows of one Redis: ``try_start`` runs ``TRY_START_LUA`` atomically."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._script = client.register_script(TRY_START_LUA)
+        self._keys = keys
+
+    def keys(self, actor_name: str) -> list[str]:
+        return [self._keys.rate_starts(actor_name), self._keys.rate_schedule(actor_name)]
+
+    def try_start(self, actor_name: str, rate: Rate, member: str, reserved: int | None = None,
+                  now: int | None = None, patience_us: int | None = None) -> Decision:
+        """One attempt; ``now`` (microseconds) replaces Redis TIME in tests only."""
+        window_us = round(rate.window_seconds * 1_000_000)
+        args = [rate.limit, window_us, member, _arg(reserved), _arg(now), _arg(patience_us)]
+        started, at_now, at, reservation = self._script(keys=self.keys(actor_name), args=args)
+        return Decision(bool(started), int(at_now), int(at), int(reservation))
+
+
+def _arg(value: int | None) -> int | str:
+    return "" if value is None else value

@@ -57,7 +57,10 @@ def request_body(message: RenderedEmail, idempotency_key: str) -> dict[str, Any]
 
 
 class BrevoClient:
-    """Sends one email per call; the API key is only ever put in the ``api-key`` header."""
+    """Sends one email per call; the API key is only ever put in the ``api-key`` header.
+
+    Give it a long-lived ``session`` (see :mod:`gabay.mail.mailer`) to reuse connections.
+    """
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         if settings.brevo_api_key is None:
@@ -91,10 +94,8 @@ class BrevoClient:
             return BrevoResult(None, duplicate=True)
         detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
         if status == 429:
-            error = EmailRetryable(f"Brevo rate limit reached ({detail})")
-            error.retry_after = _reset_seconds(response)
-            error.maybe_sent = False
-            raise error
+            raise EmailRetryable(f"Brevo rate limit reached ({detail})", retry_after=_reset_seconds(response),
+                                 maybe_sent=False)
         if status >= 500:
             raise EmailRetryable(f"Brevo server error ({detail})")
         raise EmailRejected(f"Brevo rejected the email ({detail})")

@@ -1,4 +1,4 @@
-"""Send a rendered email at most once: Brevo when ``BREVO_API_KEY`` is set, else the file outbox.
+"""Send a rendered email at most once through a :class:`gabay.mail.mailer.Mailer`.
 
 The steps of one attempt, and what a crash between them leaves behind:
 
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain
-from gabay.mail.brevo import BrevoClient
-from gabay.mail.outbox import write_once
-from gabay.mail.render import RenderedEmail, to_mime
-from gabay.mail.sent_records import IDEMPOTENCY_WINDOW, SentRecords
-from gabay.settings import Settings
+from gabay.mail.mailer import Delivery, Mailer
+from gabay.mail.render import RenderedEmail
+from gabay.mail.sent_records import SentRecords
 
 logger = logging.getLogger(__name__)
 
@@ -31,47 +29,26 @@ logger = logging.getLogger(__name__)
 Hook = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """Where an email went; ``earlier`` is True when an earlier attempt had sent it."""
-
-    via: str
-    message_id: str | None = None
-    outbox_path: str | None = None
-    earlier: bool = False
-
-    @classmethod
-    def from_record(cls, record: dict[str, str]) -> Delivery:
-        return cls(via=record.get("via", ""), message_id=record.get("message_id") or None,
-                   outbox_path=record.get("outbox_path") or None, earlier=True)
-
-    def describe(self) -> str:
-        where = self.outbox_path or self.message_id or "accepted by an earlier attempt"
-        return f"{self.via}: {where}"
-
-
-def deliver_once(settings: Settings, records: SentRecords, job_id: str, idempotency_key: str,
+def deliver_once(mailer: Mailer, records: SentRecords, job_id: str, idempotency_key: str,
                  message: RenderedEmail, file_name: str, hook: Hook | None = None) -> Delivery:
     """Send ``message`` unless the sent record says it went out; raise EmailError otherwise."""
-    use_brevo = settings.brevo_api_key is not None
-    claim = records.claim(job_id, window=records_window(use_brevo))
+    claim = records.claim(job_id, window=mailer.resend_window)
     if claim.status == "sent":
         assert claim.record is not None
         logger.info("Email of job %s was sent before; not sending again", job_id)
         return Delivery.from_record(claim.record)
     if claim.status == "busy":
-        error = EmailRetryable(
-            f"another attempt is sending this email (its lease ends in {claim.wait_seconds:.0f} s)"
+        raise EmailRetryable(
+            f"another attempt is sending this email (its lease ends in {claim.wait_seconds:.0f} s)",
+            retry_after=claim.wait_seconds + 0.5,
         )
-        error.retry_after = claim.wait_seconds + 0.5
-        raise error
     if claim.status == "uncertain":
         raise EmailUncertain(
             "an earlier attempt may have sent this email and its idempotency key has expired; "
             "not sending it again (check the Brevo logs for this recipient)"
         )
     try:
-        delivery = _send(settings, job_id, idempotency_key, message, file_name)
+        delivery = mailer.send(message, idempotency_key, file_name)
     except EmailRetryable as exc:
         records.release(job_id, claim.owner, maybe_sent=exc.maybe_sent)
         raise
@@ -90,18 +67,13 @@ def deliver_once(settings: Settings, records: SentRecords, job_id: str, idempote
     return delivery
 
 
-def records_window(use_brevo: bool) -> float | None:
-    """Re-sending is safe within Brevo's idempotency window; always for the (idempotent) outbox."""
-    return IDEMPOTENCY_WINDOW if use_brevo else None
+def describe_delivery(result: dict[str, Any]) -> str:
+    """``outbox file /path/x.eml`` or ``Brevo message <id>`` (or accepted on an earlier attempt).
 
-
-def _send(settings: Settings, job_id: str, idempotency_key: str, message: RenderedEmail,
-          file_name: str) -> Delivery:
-    if settings.brevo_api_key is not None:
-        result = BrevoClient(settings).send(message, idempotency_key)
-        return Delivery(via="brevo", message_id=result.message_id, earlier=result.duplicate)
-    domain = message.sender.email.rpartition("@")[2] or "gabay.invalid"
-    mime = to_mime(message, message_id=f"<{idempotency_key}@{domain}>")
-    path, created = write_once(settings.outbox_dir, file_name, mime)
-    logger.info("Email of job %s %s %s", job_id, "written to" if created else "already in", path)
-    return Delivery(via="outbox", outbox_path=str(path), earlier=not created)
+    ``result`` is a feedback job's result (its ``via``, ``outbox_path`` and ``message_id``).
+    """
+    if result.get("via") == "outbox":
+        return f"outbox file {result['outbox_path']}"
+    if result.get("message_id"):
+        return f"Brevo message {result['message_id']}"
+    return "Brevo (accepted on an earlier attempt)"

@@ -1,9 +1,10 @@
-"""Feedback emails: one Jinja environment, an HTML and a text body, inlined CSS, and MIME.
+"""Emails in general: addresses, a rendered email, the one Jinja environment, CSS inlining, MIME.
 
-Everything the student or a model wrote reaches the templates as variables, so it is shown as
-text: the HTML template autoescapes (``select_autoescape`` for ``.html``), and no user text is ever
-compiled as a template (``{{ 7*7 }}`` in an answer stays ``{{ 7*7 }}``). The CSS is written once in
-a ``<style>`` block and inlined by premailer, because many mail clients drop ``<style>``.
+Nothing here knows what an email is about (the feedback email is :mod:`gabay.feedback.email`).
+Templates get user text only as variables, never compile it: the environment autoescapes ``.html``
+templates (``select_autoescape``), so ``<script>`` or ``{{ 7*7 }}`` in a variable is shown as text.
+The CSS is written once in a ``<style>`` block and inlined by premailer, because many mail clients
+drop ``<style>``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import lru_cache
-from typing import Any
 
 import premailer
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from gabay.feedback.locales import texts_for
-from gabay.feedback.scoring import Outcome, Score, fmt_points
-from gabay.feedback.submission import Submission
-from gabay.feedback.writer import Feedback
-from gabay.settings import Settings
 
 #: Brevo accepts names of at most 70 characters.
 MAX_DISPLAY_NAME = 70
@@ -58,7 +52,7 @@ class RenderedEmail:
 
 @lru_cache(maxsize=1)
 def template_environment() -> Environment:
-    """The one Jinja environment of gabay's emails (autoescape on for ``.html``)."""
+    """The one Jinja environment of gabay's emails (``gabay/templates``; autoescape on for ``.html``)."""
     return Environment(
         loader=PackageLoader("gabay", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -74,68 +68,6 @@ def inline_css(html: str) -> str:
     inliner = premailer.Premailer(html, keep_style_tags=False, remove_classes=False,
                                   cssutils_logging_level=logging.CRITICAL, allow_network=False)
     return str(inliner.transform(pretty_print=False))
-
-
-def _questions(t: dict[str, str], score: Score, feedback: Feedback) -> list[dict[str, Any]]:
-    rows = []
-    for fact in score.facts:
-        earned = "\u2014" if fact.points is None else fmt_points(fact.points)
-        rows.append({
-            "heading": t["question"].format(number=fact.number),
-            "outcome": fact.outcome.value,
-            "outcome_label": t[fact.outcome.value],
-            "points_label": f"{earned} / {fmt_points(fact.max_points)}",
-            "question": fact.question,
-            "answer": fact.answer,
-            "correct_answer": fact.correct_answer if fact.outcome is Outcome.WRONG else None,
-            "note": feedback.note_for(fact.question_id),
-        })
-    return rows
-
-
-def subject_for(submission: Submission, score: Score) -> str:
-    """``Your feedback for Photosynthesis Quiz: 3 / 5 (60%)``, in the submission's language."""
-    subject = texts_for(submission.language_code)["subject"]
-    return subject.format(title=submission.form.title, score=score.label)
-
-
-def email_context(submission: Submission, score: Score, feedback: Feedback) -> dict[str, Any]:
-    """The variables of both templates; fixed wording is formatted here, user text stays data."""
-    t = texts_for(submission.language_code)
-    form, student = submission.form, submission.student
-    t["greeting_line"] = t["greeting"].format(name=student.name)
-    t["intro_line"] = t["intro"].format(title=form.title, subject=form.subject)
-    t["footer_line"] = t["footer"].format(email=student.email, title=form.title)
-    pending = ""
-    if score.pending_questions:
-        pending = t["pending"].format(points=fmt_points(score.pending_points), count=score.pending_questions)
-    return {
-        "t": t,
-        "language": submission.language_code,
-        "subject_line": subject_for(submission, score),
-        "score_label": score.label,
-        "pending_line": pending,
-        "feedback": feedback,
-        "questions": _questions(t, score, feedback),
-    }
-
-
-def render_feedback_email(settings: Settings, submission: Submission, score: Score,
-                          feedback: Feedback) -> RenderedEmail:
-    """The feedback email of ``submission``, addressed to the student."""
-    env = template_environment()
-    context = email_context(submission, score, feedback)
-    html = inline_css(env.get_template("feedback.html").render(context))
-    text = env.get_template("feedback.txt").render(context)
-    return RenderedEmail(
-        sender=Address(settings.email_sender, settings.email_sender_name),
-        to=Address(str(submission.student.email), submission.student.name),
-        subject=context["subject_line"],
-        html=html,
-        text=text,
-        tags=["gabay-feedback", f"form:{submission.form.id}"[:100]],
-        headers={"X-Gabay-Response-Id": submission.response_id},
-    )
 
 
 def to_mime(message: RenderedEmail, message_id: str | None = None) -> EmailMessage:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 from dramatiq.middleware import (
     AgeLimit,
@@ -14,43 +16,68 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from gabay.cluster.intake import Intake
+from gabay.cluster.monitor import MonitorElection
+from gabay.cluster.pause_flags import PauseFlags
+from gabay.cluster.registry import WorkerRegistry
+from gabay.cluster.stats import StatsWriter
+from gabay.cluster.stats_buffer import StatsBuffer
+from gabay.cluster.status_reader import StatusReader
+from gabay.limits.leases import Leases
+from gabay.limits.window import RedisWindow
 from gabay.middleware.concurrency import ConcurrencyCaps
-from gabay.middleware.control import ClusterControl
 from gabay.middleware.draining import Draining
+from gabay.middleware.excluded_queues import ExcludedQueues
+from gabay.middleware.monitoring import MonitorLine
 from gabay.middleware.pause import Pause
 from gabay.middleware.rate_limit import RateLimits
 from gabay.middleware.recovery import Recovery
-from gabay.middleware.registry import WorkerRegistration
-from gabay.middleware.stats import RunningJobs, Stats, StatsBuffer
+from gabay.middleware.registration import WorkerRegistration
+from gabay.middleware.restarts import RestartOnRequest
+from gabay.middleware.start_marks import StartMarks
+from gabay.middleware.stats import RunningJobs, Stats
+from gabay.queues import FORM_RESPONSE_QUEUES
 from gabay.settings import Settings
 
 
-def build_middleware(settings: Settings, client: redis.Redis) -> list[Middleware]:
+def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
+                     run_maintenance: Callable[[str], None]) -> list[Middleware]:
     """Dramatiq's defaults without Prometheus (it binds 0.0.0.0 and keeps stale files), then ours.
+
+    Every middleware gets its collaborators here, built once from ``settings`` and ``client``:
+    ``intake`` is this worker process's (its id is the broker's), ``run_maintenance`` the broker's
+    dead-worker recovery pass.
 
     Order matters: ``before_*`` hooks run in list order, ``after_*`` hooks in reverse. Stats sits
     before Retries so that its ``after_process_message`` runs after Retries decided (it sees final
     failures). The gates run in the order draining, pause, concurrency cap, rate limit: a message
     is held back before it takes a slot, and it takes a (releasable) slot before it spends a
     (non-refundable) rate-limit start. Stats and RunningJobs share one buffer, published by one
-    thread in one transaction.
+    thread in one transaction. StartMarks is last: only a message that passed every gate started.
     """
-    stats = StatsBuffer()
-    return [
+    keys = settings.keys
+    lease_ms = round(settings.heartbeat_timeout * 1000)
+    buffer = StatsBuffer(StatsWriter(client, settings), intake.worker_id, lease_ms)
+    stack: list[Middleware] = [
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Stats(stats),
+        Stats(buffer, intake),
         Retries(max_retries=10, min_backoff=2000, max_backoff=300_000),
         CurrentMessage(),
-        Draining(),
-        Pause(),
-        ConcurrencyCaps(),
-        RateLimits(),
-        RunningJobs(stats),  # after the gates: only real starts count as running
-        Recovery(),
-        WorkerRegistration(),
-        ClusterControl(),
+        Draining(intake, settings.drain_timeout),
+        Pause(PauseFlags(client, settings), intake),
+        ConcurrencyCaps(Leases(client, keys, lease_ms)),
+        RateLimits(RedisWindow(client, keys)),
+        RunningJobs(buffer),  # after the gates: only real starts count as running
+        Recovery(run_maintenance),
+        WorkerRegistration(WorkerRegistry(client, settings), intake),
+        RestartOnRequest(client, keys),
+        MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake),
     ]
+    if not settings.enable_form_response_worker:
+        stack.append(ExcludedQueues(FORM_RESPONSE_QUEUES, "ENABLE_FORM_RESPONSE_WORKER is false"))
+    stack.append(StartMarks(client, keys))
+    return stack

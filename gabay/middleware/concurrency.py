@@ -15,20 +15,17 @@ pause deferral). Actors without the option cost one dictionary lookup, no Redis 
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq import Broker, Middleware, Worker
 
 from gabay.limits.deferral import defer
 from gabay.limits.leases import Leases
-from gabay.limits.options import option_of, redis_context
+from gabay.limits.options import option_of
 from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
-from gabay.settings import Settings
 
 #: Message option holding the message's reserved turn (Redis clock, milliseconds).
 RESERVATION_OPTION = "gabay_cap_at"
@@ -44,10 +41,8 @@ class _Slot:
 class ConcurrencyCaps(Middleware):
     """Hold back messages of actors at their ``max_concurrency``."""
 
-    def __init__(self, settings: Settings | None = None, client: redis.Redis | None = None) -> None:
-        self._settings = settings
-        self._client = client
-        self._leases: Leases | None = None
+    def __init__(self, leases: Leases) -> None:
+        self.leases = leases
         self._slots: dict[int, _Slot] = {}  # id(message) -> slot held for it
 
     @property
@@ -73,11 +68,10 @@ class ConcurrencyCaps(Middleware):
         self._give_back(message, finished=False)
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        if self._leases is not None:
-            self._leases.close()
+        self.leases.close()
 
     def _take_slot(self, broker: Broker, message: dramatiq.Message, limit: int) -> None:
-        leases = self.leases(broker)
+        leases = self.leases
         reserved = message.options.get(RESERVATION_OPTION)
         budget_end = time.monotonic() + HOLD_MS / 1000
         reserve = False
@@ -99,22 +93,10 @@ class ConcurrencyCaps(Middleware):
 
     def _give_back(self, message: dramatiq.Message, *, finished: bool) -> None:
         slot = self._slots.pop(id(message), None)
-        if slot is None or self._leases is None:
+        if slot is None:
             return
         run_ms = round((time.monotonic() - slot.started) * 1000) if finished else None
-        self._leases.release(message.actor_name, slot.member, run_ms, slot.limit)
-
-    def leases(self, broker: Broker) -> Leases:
-        """The process's leases, built on first use from the broker's client and settings."""
-        if self._leases is None:
-            settings, client = redis_context(broker, self._settings, self._client, "ConcurrencyCaps")
-            with _BUILD_LOCK:
-                if self._leases is None:
-                    self._leases = Leases(client, settings, round(settings.heartbeat_timeout * 1000))
-        return self._leases
-
-
-_BUILD_LOCK = threading.Lock()
+        self.leases.release(message.actor_name, slot.member, run_ms, slot.limit)
 
 
 def _limit_of(option: Any) -> int:

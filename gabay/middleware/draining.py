@@ -44,7 +44,9 @@ Handler = Callable[[int, FrameType | None], Any]
 class Draining(Middleware):
     """See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, intake: Intake, drain_timeout: float) -> None:
+        self.intake = intake
+        self.drain_timeout = drain_timeout
         self._cond = threading.Condition()
         self._active: dict[str, tuple[Any, int]] = {}  # redis id -> (message, thread ident)
         self._begun_at: float | None = None
@@ -53,13 +55,11 @@ class Draining(Middleware):
         self._swept = threading.Lock()
         self._sweep_done = False
         self._worker: Worker | None = None
-        self._broker: Broker | None = None
 
     # -- the signal ---------------------------------------------------------------------------------
 
     def after_process_boot(self, broker: Broker) -> None:
         """Wrap the dramatiq CLI's handlers so that the drain starts at the signal, not ~1 s later."""
-        self._broker = broker
         for signum in (signal.SIGTERM, signal.SIGHUP):
             previous = signal.getsignal(signum)
             if callable(previous):
@@ -81,44 +81,35 @@ class Draining(Middleware):
             return
         self._begun_at = time.monotonic()
         self._reason = reason
-        if self._intake is not None:
-            self._intake.draining.set()
+        self.intake.draining.set()
         self._wake.set()
 
     # -- the worker's life --------------------------------------------------------------------------
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         """A fresh start (an in-process Worker may be started again on the same broker)."""
-        self._broker, self._worker = broker, None
+        self._worker = None
         self._begun_at, self._sweep_done = None, False
         self._wake.clear()
         with self._cond:
             self._active.clear()
-        if self._intake is not None:
-            self._intake.draining.clear()
+        self.intake.draining.clear()
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._worker = worker
-        self._broker = broker
         threading.Thread(target=self._on_wake, name="gabay-drain", daemon=True).start()
-
-    @property
-    def _intake(self) -> Intake | None:
-        return getattr(self._broker, "intake", None)
 
     def _on_wake(self) -> None:
         self._wake.wait()
         self._sweep()
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._worker, self._broker = worker, broker
+        self._worker = worker
         self.begin("Shutdown requested")
-        if self._intake is not None:
-            self._intake.draining.set()
+        self.intake.draining.set()
         self._sweep()
-        timeout = float(getattr(getattr(broker, "settings", None), "drain_timeout", 30.0))
         assert self._begun_at is not None
-        deadline = self._begun_at + timeout
+        deadline = self._begun_at + self.drain_timeout
         while True:
             with self._cond:
                 remaining = deadline - time.monotonic()
@@ -145,15 +136,12 @@ class Draining(Middleware):
     # -- messages -----------------------------------------------------------------------------------
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        intake: Intake | None = getattr(broker, "intake", None)
         with self._cond:
-            draining = intake is not None and intake.draining.is_set()
-            if not draining:
+            if not self.intake.draining.is_set():
                 self._active[message.options.get("redis_message_id", message.message_id)] = (
                     message, threading.get_ident())
                 return
-        assert intake is not None
-        intake.put_back(message.queue_name, [message])
+        self.intake.put_back(message.queue_name, [message])
         raise PutBack("this worker process is shutting down")
 
     def after_process_message(self, broker: Broker, message: Message, *, result: Any = None,
@@ -206,8 +194,7 @@ class Draining(Middleware):
         return taken
 
     def _put_back(self, items: list[tuple[str, Any]], *, acked_later: bool) -> int:
-        intake = self._intake
-        if intake is None or not items:
+        if not items:
             return 0
         by_queue: dict[str, list[Any]] = defaultdict(list)
         for name, message in items:
@@ -215,7 +202,7 @@ class Draining(Middleware):
         count = 0
         for name, messages in by_queue.items():
             try:
-                count += intake.put_back(name, messages, acked_later=acked_later)
+                count += self.intake.put_back(name, messages, acked_later=acked_later)
             except redis.RedisError as exc:
                 logger.error("Could not put back %d message(s) of %s (they come back after the "
                              "heartbeat timeout): %s", len(messages), name, exc)

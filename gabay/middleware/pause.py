@@ -18,9 +18,6 @@ from dramatiq import Broker, Message, Middleware, Worker
 from gabay.cluster.intake import Intake, PutBack
 from gabay.cluster.pause_flags import PauseFlags, PauseState
 from gabay.cluster.periodic import Periodic
-from gabay.settings import Settings
-
-__all__ = ["Pause", "PauseFlags", "PauseState"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +25,15 @@ logger = logging.getLogger(__name__)
 class Pause(Middleware):
     """Keeps the process's view of the pause flags fresh and holds back paused starts."""
 
-    def __init__(self, interval: float = 0.5) -> None:
+    def __init__(self, flags: PauseFlags, intake: Intake, interval: float = 0.5) -> None:
+        self.flags = flags
+        self.intake = intake
         self.interval = interval
         self._refresher: Periodic | None = None
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        intake: Intake | None = getattr(broker, "intake", None)
-        settings: Settings | None = getattr(broker, "settings", None)
-        if intake is None or settings is None:
-            return
-        flags = PauseFlags(broker.client, settings)  # type: ignore[attr-defined]
-        self._refresh(flags, intake)
-        self._refresher = Periodic("gabay-pause", self.interval, lambda: self._refresh(flags, intake))
+        self._refresh()
+        self._refresher = Periodic("gabay-pause", self.interval, self._refresh)
         self._refresher.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
@@ -47,20 +41,19 @@ class Pause(Middleware):
             self._refresher.stop()
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        intake: Intake | None = getattr(broker, "intake", None)
-        if intake is not None and intake.is_paused(message.queue_name):
-            intake.put_back(message.queue_name, [message])
+        if self.intake.is_paused(message.queue_name):
+            self.intake.put_back(message.queue_name, [message])
             raise PutBack(f"queue {message.queue_name} is paused")
 
-    def _refresh(self, flags: PauseFlags, intake: Intake) -> None:
+    def _refresh(self) -> None:
         try:
-            state = flags.state()
+            state = self.flags.state()
         except redis.RedisError as exc:
             logger.warning("Could not read the pause flags (keeping the last known): %s", exc)
             return
-        if state != (intake.pause_state or PauseState()):
+        if state != (self.intake.pause_state or PauseState()):
             logger.info("Pause flags changed: %s", describe(state))
-        intake.pause_state = state
+        self.intake.pause_state = state
 
 
 def describe(state: PauseState) -> str:

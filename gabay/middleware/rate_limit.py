@@ -18,15 +18,13 @@ import time
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq import Broker, Middleware
 
 from gabay.limits.deferral import defer
-from gabay.limits.options import option_of, redis_context
+from gabay.limits.options import option_of
 from gabay.limits.rates import Rate, parse_rate
 from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
-from gabay.limits.window import TRY_START_LUA, Decision
-from gabay.settings import Settings
+from gabay.limits.window import RedisWindow
 
 logger = logging.getLogger(__name__)
 
@@ -36,33 +34,11 @@ RESERVATION_OPTION = "gabay_rate_at"
 STARTED_OPTION = "gabay_rate_started"
 
 
-class RedisWindow:
-    """The sliding window of one Redis: ``try_start`` runs the atomic Lua script."""
-
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
-        self._script = client.register_script(TRY_START_LUA)
-        self._settings = settings
-
-    def keys(self, actor_name: str) -> list[str]:
-        keys = self._settings.keys
-        return [keys.rate_starts(actor_name), keys.rate_schedule(actor_name)]
-
-    def try_start(self, actor_name: str, rate: Rate, member: str, reserved: int | None = None,
-                  now: int | None = None, patience_us: int | None = None) -> Decision:
-        """One attempt; ``now`` (microseconds) replaces Redis TIME in tests only."""
-        window_us = round(rate.window_seconds * 1_000_000)
-        args = [rate.limit, window_us, member, _arg(reserved), _arg(now), _arg(patience_us)]
-        started, at_now, at, reservation = self._script(keys=self.keys(actor_name), args=args)
-        return Decision(bool(started), int(at_now), int(at), int(reservation))
-
-
 class RateLimits(Middleware):
     """Defer, never fail, messages of actors over their ``rate_limit``."""
 
-    def __init__(self, settings: Settings | None = None, client: redis.Redis | None = None) -> None:
-        self._settings = settings
-        self._client = client
-        self._window: RedisWindow | None = None
+    def __init__(self, window: RedisWindow) -> None:
+        self.window = window
         self._parsed: dict[Any, Rate] = {}
 
     @property
@@ -81,7 +57,7 @@ class RateLimits(Middleware):
         self._wait_for_start(broker, message, self._rate_of(option))
 
     def _wait_for_start(self, broker: Broker, message: dramatiq.Message, rate: Rate) -> None:
-        window = self.window(broker)
+        window = self.window
         reserved = message.options.get(RESERVATION_OPTION)
         budget_end = time.monotonic() + HOLD_MS / 1000
         while True:
@@ -104,13 +80,3 @@ class RateLimits(Middleware):
             rate = self._parsed[option] = parse_rate(option)
         return rate
 
-    def window(self, broker: Broker) -> RedisWindow:
-        """The Redis window, built on first use from the broker's client and settings."""
-        if self._window is None:
-            settings, client = redis_context(broker, self._settings, self._client, "RateLimits")
-            self._window = RedisWindow(client, settings)
-        return self._window
-
-
-def _arg(value: int | None) -> int | str:
-    return "" if value is None else value

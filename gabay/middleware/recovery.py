@@ -9,6 +9,7 @@ every queue the process consumes, heartbeats and runs the dead-worker maintenanc
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis
 from dramatiq import Broker, Middleware, Worker
@@ -21,15 +22,14 @@ logger = logging.getLogger(__name__)
 class Recovery(Middleware):
     """Heartbeat and requeue dead workers' messages once per ``interval`` seconds."""
 
-    def __init__(self, interval: float = 1.0) -> None:
+    def __init__(self, run_maintenance: Callable[[str], None], interval: float = 1.0) -> None:
+        self.run_maintenance = run_maintenance
         self.interval = interval
         self._passes: Periodic | None = None
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        run_maintenance = getattr(broker, "run_maintenance", None)
-        if run_maintenance is None:
-            return
         queues = sorted(worker.consumers)
+        run_maintenance = self.run_maintenance
 
         def recover() -> None:
             for queue_name in queues:

@@ -21,11 +21,9 @@ from typing import Any
 
 from dramatiq import Broker, Message, Middleware, Worker
 
-from gabay.cluster.stats import REASON_MAX, Failure, QueueCounters, QueueStats, RunningJob
+from gabay.cluster.intake import Intake
+from gabay.cluster.stats import REASON_MAX, Failure
 from gabay.cluster.stats_buffer import StatsBuffer
-
-__all__ = ["Failure", "QueueCounters", "QueueStats", "RunningJob", "RunningJobs", "Stats",
-           "StatsBuffer"]
 
 
 def describe_exception(exception: BaseException | None) -> str:
@@ -38,11 +36,11 @@ def describe_exception(exception: BaseException | None) -> str:
 class _Buffered(Middleware):
     """A middleware that records into the process's StatsBuffer (started with the worker)."""
 
-    def __init__(self, buffer: StatsBuffer | None = None) -> None:
-        self.buffer = buffer or StatsBuffer()
+    def __init__(self, buffer: StatsBuffer) -> None:
+        self.buffer = buffer
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self.buffer.start(broker)
+        self.buffer.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self.buffer.stop()
@@ -51,13 +49,17 @@ class _Buffered(Middleware):
 class Stats(_Buffered):
     """Counts completed, final failures (with reasons), deferrals and put-backs per queue."""
 
-    def flush(self, broker: Broker) -> bool:
+    def __init__(self, buffer: StatsBuffer, intake: Intake) -> None:
+        super().__init__(buffer)
+        self.intake = intake
+
+    def flush(self) -> bool:
         """Publish what is pending now (the buffer's thread does so every ``FLUSH_EVERY``)."""
-        return self.buffer.bind(broker) and self.buffer.flush()
+        return self.buffer.flush()
 
     def after_process_message(self, broker: Broker, message: Message, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
-        if _was_put_back(broker, message):
+        if self.intake.was_put_back(message):
             return  # cut off by a drain: it runs again, counted then
         if exception is None:
             self.buffer.count(message.queue_name, "completed")
@@ -67,7 +69,7 @@ class Stats(_Buffered):
     def after_skip_message(self, broker: Broker, message: Message) -> None:
         if getattr(message, "failed", False):  # e.g. AgeLimit: dead-lettered without running
             self._fail(message, getattr(message, "_exception", None))
-        elif _was_put_back(broker, message):
+        elif self.intake.was_put_back(message):
             self.buffer.count(message.queue_name, "requeued")
         else:
             self.buffer.count(message.queue_name, "deferred")
@@ -76,11 +78,6 @@ class Stats(_Buffered):
         self.buffer.fail(Failure(queue=message.queue_name, actor=message.actor_name,
                                  message_id=message.message_id,
                                  reason=describe_exception(exception), at=time.time()))
-
-
-def _was_put_back(broker: Broker, message: Message) -> bool:
-    intake = getattr(broker, "intake", None)
-    return intake is not None and intake.was_put_back(message)
 
 
 class RunningJobs(_Buffered):

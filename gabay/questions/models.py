@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from gabay.errors import InvalidInput
+from gabay.errors import InvalidInput, describe_validation
 
 QuestionType = Literal["multiple_choice", "true_false", "short_answer"]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -87,15 +87,8 @@ def parse_request(data: Any) -> QuestionRequest:
     try:
         return QuestionRequest.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput("invalid question request: " + describe(exc)) from None
-
-
-def describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "request"
-        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
-    return "; ".join(problems)
+        problems = describe_validation(exc, subject="request")
+        raise InvalidInput("invalid question request: " + problems) from None
 
 
 class Passage(BaseModel):

@@ -9,7 +9,9 @@ from types import FrameType
 from waitress.server import create_server
 
 from gabay.settings import Settings
+from gabay.web.app import create_app
 from gabay.web.auth import check_bind
+from gabay.web.sources import build_sources
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +22,13 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080, url_
           trusted_proxy: str | None = None, threads: int = 4) -> int:
     """Serve until SIGTERM or SIGINT; return the exit code.
 
-    The bind rule is checked before anything is imported or connected. The actors are imported so
-    that the broker knows every queue (dramatiq-dashboard lists only the declared ones).
+    The bind rule is checked before anything is connected. The actors are imported here, not at
+    the top: importing gabay.actors reads the settings and builds the broker (whose declared
+    queues dramatiq-dashboard lists).
     """
     check_bind(host, settings.dashboard_password)
     url_prefix = "/" + url_prefix.strip("/") if url_prefix.strip("/") else ""
     import gabay.actors
-    from gabay.web.app import create_app
-    from gabay.web.sources import build_sources
 
     broker = gabay.actors.broker
     sources = build_sources(settings, broker.client)

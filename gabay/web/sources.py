@@ -11,8 +11,11 @@ from typing import Any, Protocol
 
 import redis
 
+from gabay.cluster.registry import WorkerRegistry
+from gabay.cluster.stats import QueueStats
 from gabay.cluster.status import ClusterStatus
 from gabay.jobs import JobStore
+from gabay.ops.manager import WorkerManager
 from gabay.settings import Settings
 
 
@@ -46,10 +49,6 @@ class Sources:
 
 def build_sources(settings: Settings, client: redis.Redis) -> Sources:
     """The real sources on this Redis client."""
-    from gabay.middleware.registry import WorkerRegistry
-    from gabay.middleware.stats import QueueStats
-    from gabay.ops.manager import WorkerManager
-
     return Sources(
         settings=settings,
         manager=WorkerManager(settings, client),

@@ -159,7 +159,7 @@ class _Handler(QuietHandler):
             body = None
         with self.fake.lock:
             self.fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                       "at": time.monotonic()})
+                                       "at": time.monotonic(), "client": self.client_address})
         if self.path.rstrip("/") not in ("/v3/smtp/email", "/smtp/email"):
             return self._answer(404, {"code": "not_found", "message": "Invalid route"})
         unauthorized = self.fake.check_key(self.headers.get("api-key"))

@@ -15,8 +15,8 @@ import redis
 from dramatiq.middleware import CurrentMessage
 
 from gabay.actors import broker, settings
+from gabay.cluster.registry import WorkerInfo, WorkerRegistry
 from gabay.errors import InvalidInput
-from gabay.middleware.registry import WorkerInfo, WorkerRegistry
 from tests.support.polling import wait_for
 
 QUEUE = "gabay-drain"

@@ -8,9 +8,9 @@ and says what happens to open answers.
 from __future__ import annotations
 
 from gabay.feedback.locales import texts_for
+from gabay.feedback.model import Feedback, QuestionNote
 from gabay.feedback.scoring import Outcome, QuestionFact, Score
 from gabay.feedback.submission import Submission
-from gabay.feedback.writer import Feedback, QuestionNote
 
 MAX_QUOTE = 160
 

@@ -6,20 +6,18 @@ import email
 import email.policy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gabay.jobs import JobStatus
-
-if TYPE_CHECKING:
-    from gabay.ops.demo.run import Demo
+from gabay.mail.delivery import describe_delivery
+from gabay.ops.demo.context import Demo
 
 TIMEOUT_SECONDS = 300.0
 
 
 def demo_feedback(demo: Demo) -> None:
-    """Feedback emails for the sample submissions (score by code, words by a model or offline)."""
+    """Exam feedback for the sample submissions (AI feedback -> Jinja email -> Brevo or outbox)."""
+    # Imported when the step runs: importing gabay.actors reads the settings and builds the broker.
     from gabay.actors.feedback import context, process_form_response
-    from gabay.cli.feedback import describe_delivery
 
     files = sorted((demo.examples / "submissions").glob("*.json"))
     jobs = [(path, process_form_response.send(json.loads(path.read_text(encoding="utf-8"))))

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from gabay.jobs import JobRecord
+from gabay.ops.demo.context import Demo
 from gabay.questions.models import ALL_TYPES
-
-if TYPE_CHECKING:
-    from gabay.ops.demo.run import Demo
 
 DEMO_TIMEOUT = 300.0
 SHOWN_PER_DOCUMENT = 3
 
 
 def demo_questions(demo: Demo) -> None:
-    """Enqueue every sample document in parallel (5 questions, all types), wait, and print."""
+    """Question generation from the sample documents (retrieval -> generation -> validation)."""
+    # Imported when the step runs: importing gabay.actors reads the settings and builds the broker.
     from gabay.actors.questions import generate_questions, store
 
     documents = sorted((demo.examples / "documents").glob("*.md"))

@@ -9,63 +9,20 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import click
-
-from gabay.errors import GabayError
+from gabay.cluster.connection import describe_url, resolve_redis_url
+from gabay.ops.demo.context import Demo
+from gabay.ops.demo.feedback import demo_feedback
+from gabay.ops.demo.questions import demo_questions
+from gabay.ops.demo.round_trip import demo_round_trip
 from gabay.settings import Settings
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-@dataclass
-class Demo:
-    """What every demo step needs: the settings and where the sample files are."""
-
-    settings: Settings
-    examples: Path = EXAMPLES
-
-    def say(self, text: str = "") -> None:
-        click.echo(text)
-
-
-def step_round_trip(demo: Demo) -> None:
-    """A probe through a real worker process."""
-    from gabay.actors import broker, probe
-
-    token = uuid.uuid4().hex
-    started = time.monotonic()
-    probe.send(token)
-    answer = bytes(_poll(lambda: broker.client.get(demo.settings.keys.probe(token)), 30))  # type: ignore[call-overload]
-    demo.say(f"Round trip through worker {answer.decode()}: {(time.monotonic() - started) * 1000:.0f} ms")
-
-
-def step_questions(demo: Demo) -> None:
-    """Question generation from the sample documents (retrieval -> generation -> validation)."""
-    from gabay.ops.demo.questions import demo_questions
-
-    demo_questions(demo)
-
-
-def step_feedback(demo: Demo) -> None:
-    """Exam feedback for the sample submissions (AI feedback -> Jinja email -> Brevo or outbox)."""
-    from gabay.ops.demo.feedback import demo_feedback
-
-    demo_feedback(demo)
-
-
-STEPS: list[Callable[[Demo], None]] = [step_round_trip, step_questions, step_feedback]
+STEPS: list[Callable[[Demo], None]] = [demo_round_trip, demo_questions, demo_feedback]
 
 
 def run_demo(settings: Settings, processes: int = 2, threads: int = 4) -> int:
     """Start workers, run every step, stop the workers gracefully; return an exit code."""
-    from gabay.cluster.connection import describe_url, resolve_redis_url
-
     demo = Demo(settings)
     demo.say(f"Redis: {describe_url(resolve_redis_url(settings))}")
     settings.gabay_data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,12 +45,3 @@ def run_demo(settings: Settings, processes: int = 2, threads: int = 4) -> int:
         demo.say(f"Workers stopped (exit code {code}); their log is {log_path}")
     return 0
 
-
-def _poll(read: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = read()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise GabayError(f"no result within {timeout:g} s; see the worker log above")

@@ -1,0 +1,179 @@
+"""Reading the cluster's status from Redis: queue lengths, counters, workers, pauses and health.
+
+Every number is cluster-wide (all worker processes on all hosts). One reader serves the worker
+manager (CLI, dashboard, platform API) and the monitoring line that the workers log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from gabay.cluster.pause_flags import PauseFlags
+from gabay.cluster.registry import WorkerInfo, WorkerRegistry
+from gabay.cluster.stats import QueueStats
+from gabay.cluster.status import (
+    ClusterStatus,
+    FormResponseWorkerStatus,
+    QueueStatus,
+    WorkersStatus,
+    WorkloadStatus,
+)
+from gabay.errors import RedisUnavailable
+from gabay.keys import DELAY_SUFFIX
+from gabay.queues import ALL_QUEUES, FORM_RESPONSE, QUESTION_QUEUES
+from gabay.settings import Settings
+
+
+class StatusReader:
+    """Builds a :class:`ClusterStatus` from what the worker processes keep in Redis."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, *,
+                 enable_form_response_worker: bool | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.keys = settings.keys
+        self.enable_form_response_worker = (
+            settings.enable_form_response_worker if enable_form_response_worker is None
+            else enable_form_response_worker
+        )
+        self.pause_flags = PauseFlags(client, settings)
+        self.stats = QueueStats(client, settings)
+        self.registry = WorkerRegistry(client, settings)
+
+    def read(self) -> ClusterStatus:
+        """The cluster's status; never raises for an unreachable Redis (healthy false instead)."""
+        now = time.time()
+        try:
+            return self._read(now)
+        except (redis.RedisError, RedisUnavailable) as exc:
+            return ClusterStatus.unreachable(
+                redis_problem(exc), enabled=self.enable_form_response_worker, checked_at=now
+            )
+
+    def _read(self, now: float) -> ClusterStatus:
+        queues = ALL_QUEUES
+        broker_counts, last_starts, restarts = self._read_keys(queues)
+        paused = self.pause_flags.paused_queues()
+        workers = self.registry.workers()
+        per_queue = {}
+        for queue in queues:
+            counters = self.stats.counters(queue)
+            waiting, delayed, dead = broker_counts[queue]
+            per_queue[queue] = QueueStatus(
+                name=queue, waiting=waiting, delayed=delayed, dead_lettered=dead,
+                running=counters.running, completed=counters.completed, failed=counters.failed,
+                paused=queue in paused, consumers=sum(1 for w in workers if consumes(w, queue)),
+                last_started_at=last_starts[queue],
+            )
+        reasons = self._health_reasons(per_queue, workers, now)
+        started = [w.started_at for w in workers]
+        return ClusterStatus(
+            healthy=not reasons,
+            reasons=reasons,
+            workers=WorkersStatus(
+                is_running=any(consumes(w, q) for w in workers for q in QUESTION_QUEUES),
+                worker_count=len(workers),
+                concurrency=sum(w.threads for w in workers),
+            ),
+            queues=self._question_jobs(per_queue),
+            form_response_worker=FormResponseWorkerStatus(
+                **_workload([per_queue[FORM_RESPONSE]]).model_dump(),
+                is_running=per_queue[FORM_RESPONSE].consumers > 0,
+                enabled=self.enable_form_response_worker,
+                worker_count=per_queue[FORM_RESPONSE].consumers,
+            ),
+            restart_attempts=restarts,
+            uptime=max(now - min(started), 0.0) if started else 0.0,
+            per_queue=per_queue,
+            paused_queues=sorted(paused),
+            checked_at=now,
+        )
+
+    def _question_jobs(self, per_queue: dict[str, QueueStatus]) -> WorkloadStatus:
+        """Running and waiting messages of the three stages; completed and failed *jobs*.
+
+        A document passes through three (or five) stage messages: counting them would show one
+        job as three completions, so finished jobs come from the job records' counts.
+        """
+        completed, failed = self.stats.finished_jobs("questions")
+        workload = _workload(per_queue[q] for q in QUESTION_QUEUES)
+        return workload.model_copy(update={"completed": completed, "failed": failed})
+
+    def _read_keys(
+        self, queues: Sequence[str]
+    ) -> tuple[dict[str, tuple[int, int, int]], dict[str, float | None], int]:
+        """Dramatiq's queue keys, our last-start marks and the restart counter, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(self.keys.queue(queue))
+            pipe.hlen(self.keys.delayed_messages(queue))
+            pipe.zcard(self.keys.dead_letters(queue))
+            pipe.get(self.keys.last_start(queue))
+        pipe.get(self.keys.restarts)
+        values = pipe.execute()
+        counts, last_starts = {}, {}
+        for index, queue in enumerate(queues):
+            waiting, delayed, dead, last = values[index * 4: index * 4 + 4]
+            counts[queue] = (int(waiting), int(delayed), int(dead))
+            last_starts[queue] = float(last) if last is not None else None
+        return counts, last_starts, int(values[-1] or 0)
+
+    def _health_reasons(self, per_queue: dict[str, QueueStatus], workers: list[WorkerInfo],
+                        now: float) -> list[str]:
+        """Unhealthy when a queue with work has no live consumer, or waiting work does not start."""
+        reasons = []
+        for queue, status in per_queue.items():
+            disabled = queue == FORM_RESPONSE and not self.enable_form_response_worker
+            if status.consumers == 0:
+                if (status.waiting or status.delayed) and not disabled:
+                    reasons.append(f"no live worker consumes queue {queue!r} "
+                                   f"({status.waiting} waiting, {status.delayed} delayed)")
+                continue
+            if status.waiting and not status.paused:
+                booted = max(w.started_at for w in workers if consumes(w, queue))
+                idle = now - max(status.last_started_at or 0.0, booted)
+                limit = self.settings.stuck_after
+                if idle > limit and self._oldest_waiting_age(queue, now) > limit:
+                    reasons.append(f"queue {queue!r} is stuck: {status.waiting} waiting, "
+                                   f"nothing started for {idle:.0f} s")
+        return reasons
+
+    def _oldest_waiting_age(self, queue: str, now: float) -> float:
+        """Seconds since the message at the head of the queue was enqueued (0 when none).
+
+        Work that just arrived on a long-idle queue is not stuck: a worker takes it within a second.
+        """
+        head = self.client.lindex(self.keys.queue(queue), 0)
+        raw = self.client.hget(self.keys.messages(queue), head) if head is not None else None
+        if raw is None:
+            return 0.0
+        try:
+            return now - int(json.loads(raw)["message_timestamp"]) / 1000
+        except (ValueError, KeyError, TypeError):
+            return 0.0
+
+
+def consumes(worker: WorkerInfo, queue: str) -> bool:
+    """True when this live process takes work from ``queue`` (a draining one takes none)."""
+    return not worker.draining and queue in {name.removesuffix(DELAY_SUFFIX) for name in worker.queues}
+
+
+def _workload(queues: Iterable[QueueStatus]) -> WorkloadStatus:
+    statuses = list(queues)
+    return WorkloadStatus(
+        active=sum(s.running for s in statuses),
+        waiting=sum(s.waiting for s in statuses),
+        completed=sum(s.completed for s in statuses),
+        failed=sum(s.failed for s in statuses),
+    )
+
+
+def redis_problem(exc: Exception) -> str:
+    """What to say when Redis failed (never the URL, which may hold a password)."""
+    if isinstance(exc, RedisUnavailable):
+        return str(exc)
+    return f"Redis does not answer: {type(exc).__name__}"

@@ -1,0 +1,58 @@
+"""RestartOnRequest: drain and restart this process when an operator asks the cluster to restart.
+
+A thread reads the restart generation twice a second (see :mod:`gabay.cluster.restarts`). Under
+the dramatiq CLI the generation is read as early as ``after_process_boot``, so a restart asked
+for while the rest of the process boots is not missed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from dramatiq import Broker, Middleware, Worker
+
+from gabay.cluster.periodic import Periodic
+from gabay.cluster.restarts import RestartWatcher, reload_problem
+from gabay.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+
+class RestartOnRequest(Middleware):
+    """Sends SIGHUP to this process's dramatiq main process for each new restart generation."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, tick: float = 0.5) -> None:
+        self.client = client
+        self.keys = keys
+        self.tick = tick
+        self.under_cli = False
+        self._watcher: RestartWatcher | None = None
+        self._passes: Periodic | None = None
+        self._failing = False
+
+    def after_process_boot(self, broker: Broker) -> None:
+        # Emitted only by the dramatiq CLI: our parent is a dramatiq main process we may SIGHUP.
+        self.under_cli = True
+        problem = reload_problem()
+        if problem:
+            logger.warning("%s", problem)
+        self._watcher = RestartWatcher(self.client, self.keys, can_signal=True)
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        watcher = self._watcher or RestartWatcher(self.client, self.keys, can_signal=self.under_cli)
+        self._passes = Periodic("gabay-restarts", self.tick, lambda: self._check(watcher))
+        self._passes.start()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        if self._passes is not None:
+            self._passes.stop()
+
+    def _check(self, watcher: RestartWatcher) -> None:
+        try:
+            watcher.check()
+            self._failing = False
+        except redis.RedisError as exc:
+            if not self._failing:
+                logger.warning("Cannot read the restart generation from Redis: %s", type(exc).__name__)
+            self._failing = True
