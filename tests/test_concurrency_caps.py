@@ -105,7 +105,8 @@ def test_two_processes_never_run_more_than_the_cap_at_once(
     assert max_overlap([(run["start"], run["end"]) for run in runs]) == 2
     assert all(run["retries"] == 0 for run in runs)
     assert redis_client.zcard(broker.settings.keys.dead_letters(LIMITS_QUEUE)) == 0
-    assert redis_client.zcard(broker.settings.keys.cap_holders("capped_two")) == 0  # every slot was given back
+    # every slot was given back
+    assert redis_client.zcard(broker.settings.keys.cap_holders("capped_two")) == 0
 
 
 @pytest.mark.slow
