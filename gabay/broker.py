@@ -5,26 +5,46 @@ commands) happens on that queue after the worker's heartbeat is older than 60 s:
 minutes to half an hour. :class:`GabayBroker` turns the random pass off and lets the Recovery
 middleware run it on every consumed queue once per second, with a shorter heartbeat timeout, so
 a killed worker's messages are back in their queue within ``HEARTBEAT_TIMEOUT`` + 1 s.
+
+Heartbeats and the dead-worker judgement use the Redis server's clock
+(:class:`~gabay.cluster.clock.RedisClock`), so a host whose clock is off cannot declare live
+workers dead.
+
+The gates fail closed: when a ``before_process_message`` hook fails with anything but a
+Middleware error (Redis refusing a limit's script, a timeout, a bug), the message does not run.
+It goes back to the head of its queue (kept in memory until Redis takes it, see
+:mod:`gabay.cluster.intake`) without spending a retry, and the worker thread pauses a little,
+longer while the failures go on. Dramatiq itself would log the error and run the message.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
 from dramatiq.middleware import Middleware, MiddlewareError
 
+from gabay.cluster.clock import RedisClock
 from gabay.cluster.connection import connect
-from gabay.cluster.intake import GabayConsumer, Intake
+from gabay.cluster.consumer import GabayConsumer
+from gabay.cluster.intake import Intake, PutBack
 from gabay.middleware import build_middleware
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+#: Pause of a worker thread after a gate failed: doubles per failure in a row, up to the maximum.
+GATE_BACKOFF = 0.05
+GATE_BACKOFF_MAX = 2.0
+
+
+class GateUnavailable(PutBack):
+    """A gate could not decide; the message went back to its queue without spending a retry."""
 
 
 class GabayBroker(RedisBroker):
@@ -51,7 +71,9 @@ class GabayBroker(RedisBroker):
             middleware=[],
             **kwargs,
         )
+        self.clock = RedisClock(self.client)
         self.intake = Intake(self.client, settings.keys, self.broker_id)
+        self.gate_failures = 0  # in a row, in this process
         for middleware in build_middleware(settings, self.client, self.intake, self.run_maintenance):
             self.add_middleware(middleware)
 
@@ -62,16 +84,47 @@ class GabayBroker(RedisBroker):
                 hook(self, *args, **kwargs)
             except MiddlewareError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if signal == "process_message":
+                    self._hold_back(middleware, args[0], exc)
                 self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+        if self.gate_failures and signal == "process_message":
+            self.gate_failures = 0
+
+    def _hold_back(self, middleware: Middleware, message: Any, exc: Exception) -> NoReturn:
+        """Fail closed: the gate could not decide, so the message goes back instead of running."""
+        logger.warning("%s could not decide on message %s (%s: %s); it goes back to its queue "
+                       "without spending a retry.", type(middleware).__name__, message.message_id,
+                       type(exc).__name__, exc)
+        self.intake.put_back_or_keep(message.queue_name, [message])
+        self.gate_failures += 1
+        time.sleep(min(GATE_BACKOFF * 2 ** min(self.gate_failures - 1, 10), GATE_BACKOFF_MAX))
+        raise GateUnavailable(f"{type(middleware).__name__} could not decide") from exc
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "after_" + signal
         for middleware, hook in reversed(self._hooks(name)):
             try:
                 hook(self, *args, **kwargs)
+            except redis.RedisError as exc:
+                if signal == "process_message" and kwargs.get("exception") is not None:
+                    self._keep_failed_run(middleware, args[0], exc)
+                else:
+                    self.logger.critical("Unexpected failure in %s of %r.", name, middleware,
+                                         exc_info=True)
             except Exception:
                 self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def _keep_failed_run(self, middleware: Middleware, message: Any, exc: Exception) -> None:
+        """A run failed and Redis refused what follows (its retry): it goes back instead of lost.
+
+        Dramatiq would acknowledge the message with no retry scheduled. Put back (or kept until
+        Redis answers), it runs again; that failed attempt is not counted against max_retries.
+        """
+        logger.warning("%s could not schedule what follows the failed run of message %s (%s: %s); "
+                       "it goes back to its queue to run again.", type(middleware).__name__,
+                       message.message_id, type(exc).__name__, exc)
+        self.intake.put_back_or_keep(message.queue_name, [message])
 
     def _hooks(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
         """The middleware that implement hook ``name`` (not just inherit the no-op), in order.
@@ -96,17 +149,31 @@ class GabayBroker(RedisBroker):
         """A consumer of ``queue_name`` that asks this process's intake before every fetch."""
         return GabayConsumer(self, queue_name, prefetch, timeout, intake=self.intake)
 
-    def run_maintenance(self, queue_name: str) -> None:
-        """Heartbeat, then requeue the unacked messages of dead workers on ``queue_name``."""
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        """Dramatiq's dispatch of one command, with Redis's clock instead of this host's."""
+        dispatch = self.scripts["dispatch"]
+        keys = [self.namespace]
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            return dispatch(args=[
+                command, self.clock.now_ms(), queue_name, self.broker_id, self.heartbeat_timeout,
+                self.dead_message_ttl, self._should_do_maintenance(command), self._max_unpack_size(),
+                *args,
+            ], keys=keys)
+
+        return do_dispatch
+
+    def run_maintenance(self, queue_name: str, judge: bool = True) -> None:
+        """Heartbeat, then (``judge``) requeue the unacked messages of dead workers on ``queue_name``."""
         self.scripts["dispatch"](
             args=[
                 "qsize",
-                current_millis(),
+                self.clock.now_ms(),
                 queue_name,
                 self.broker_id,
                 self.heartbeat_timeout,
                 self.dead_message_ttl,
-                1,
+                int(judge),
                 self._max_unpack_size(),
             ],
             keys=[self.namespace],

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(0, ge=0, le=15)
     embedded_redis: Literal["auto", "always", "never"] = "auto"
+    redis_socket_timeout: float = Field(
+        5.0, gt=0.5, le=300, description="seconds a Redis command may take before it fails")
+    redis_connect_timeout: float = Field(5.0, gt=0, le=300)
+    redis_health_check_interval: int = Field(
+        15, ge=0, le=3600, description="seconds idle after which a connection is PINGed before use")
     gabay_key_prefix: str = "gabay:"
     gabay_data_dir: Path = Field(default_factory=default_data_dir)
 

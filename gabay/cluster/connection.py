@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
 from gabay.cluster.embedded_redis import EmbeddedRedis, answers
@@ -35,10 +37,27 @@ def _embedded_url(settings: Settings) -> str:
 
 
 def connect(settings: Settings, url: str | None = None) -> redis.Redis:
-    """A client for the resolved Redis; the password comes from REDIS_PASSWORD when set."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    kwargs = {"password": password} if password else {}
-    return redis.Redis.from_url(url or resolve_redis_url(settings), **kwargs)
+    """A client for the resolved Redis; the password comes from REDIS_PASSWORD when set.
+
+    No command waits for ever: ``REDIS_SOCKET_TIMEOUT`` bounds every reply (gabay's only
+    blocking command waits at most half a second) and ``REDIS_CONNECT_TIMEOUT`` every connect.
+    TCP keepalive finds a peer that vanished, and a connection idle for
+    ``REDIS_HEALTH_CHECK_INTERVAL`` seconds is PINGed before it is used again, so a Redis that
+    restarted costs a reconnect, not a failed command. Commands are not retried here: the
+    workers' loops retry with backoff, where a second attempt is known to be harmless.
+    """
+    url = url or resolve_redis_url(settings)
+    kwargs: dict[str, Any] = {
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "health_check_interval": settings.redis_health_check_interval,
+    }
+    if not url.startswith("unix:"):
+        kwargs["socket_keepalive"] = True  # TCP only
+    password = settings.redis_password.get_secret_value() if settings.redis_password else ""
+    if password:
+        kwargs["password"] = password
+    return redis.Redis.from_url(url, **kwargs)
 
 
 def ping(client: redis.Redis) -> None:

@@ -1,8 +1,9 @@
 """What a worker process may take from Redis, and putting back what it took but did not start.
 
-One :class:`Intake` per broker (that is, per worker process). The Pause and Draining middleware set
-it; :class:`GabayConsumer` reads it before every fetch, so a paused queue (cluster-wide) or a
-draining process (this process only) fetches nothing instead of fetching and re-deferring.
+One :class:`Intake` per broker (that is, per worker process). The Pause and Draining middleware
+set it; :class:`gabay.cluster.consumer.GabayConsumer` reads it before every fetch, so a paused
+queue (cluster-wide) or a draining process (this process only) fetches nothing instead of
+fetching and re-deferring.
 
 Putting back is one Lua call per queue: each id is removed from this process's acks set and, if
 that removal happened and the message data still exists, pushed to the **head** of its queue (it
@@ -11,28 +12,27 @@ same delivery is skipped: that ack would otherwise delete the message data of a 
 waits in the queue, or that another process is running. Nothing is copied, so the retry count and
 the message id are unchanged, and a crash at any point leaves the id either in this process's acks
 set (recovered after ``HEARTBEAT_TIMEOUT``) or in the queue.
+
+When Redis refuses the put-back (down, or refusing writes), :meth:`Intake.put_back_or_keep` keeps
+the deliveries in memory and :meth:`Intake.retry_kept` (called every second by the Recovery
+middleware) puts them back as soon as Redis answers: they are neither run nor acked meanwhile,
+and they stay in this process's acks set, so even a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
 import redis
-from dramatiq import Message
-from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.middleware import SkipMessage
 
 from gabay.cluster.pause_flags import PauseState
 from gabay.keys import DELAY_SUFFIX, Keys
 
 logger = logging.getLogger(__name__)
-
-#: How long a consumer that may not fetch sleeps between checks, in seconds.
-IDLE_CHECK = 0.2
 
 PUT_BACK = """
 local n = 0
@@ -59,6 +59,7 @@ class Intake:
         self.draining = threading.Event()
         self.pause_state: PauseState | None = None  # set by the Pause middleware
         self._put_back: set[str] = set()
+        self._kept: list[tuple[str, list[Any]]] = []  # (queue, messages) Redis refused to take back
         self._lock = threading.Lock()
         self._script = client.register_script(PUT_BACK)
 
@@ -89,9 +90,54 @@ class Intake:
             return int(self._script(keys=keys, args=ids))
         except redis.RedisError:
             # Not put back: the deliveries stay in this process's acks set and must be acked.
-            with self._lock:
-                self._put_back.difference_update(ids)
+            if acked_later:
+                with self._lock:
+                    self._put_back.difference_update(ids)
             raise
+
+    def put_back_or_keep(self, queue_name: str, messages: list[Any]) -> bool:
+        """Put back now (True), or keep them to put back once Redis answers (False).
+
+        Either way their ack or nack is skipped: they must run again, in any process.
+        """
+        try:
+            self.put_back(queue_name, messages)
+            return True
+        except redis.RedisError as exc:
+            with self._lock:
+                self._put_back.update(m.options["redis_message_id"] for m in messages)
+                self._kept.append((queue_name, list(messages)))
+            logger.warning("Could not put back %d message(s) of %s (%s); kept to put back when "
+                           "Redis answers.", len(messages), queue_name, type(exc).__name__)
+            return False
+
+    def leave_if_draining(self, message: Any) -> None:
+        """A message that waits at a gate when the drain begins goes back at once, unstarted."""
+        if self.draining.is_set():
+            self.put_back_or_keep(message.queue_name, [message])
+            raise PutBack("this worker process is shutting down")
+
+    def retry_kept(self) -> int:
+        """Put back what Redis refused before; returns how many went back now."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        returned = 0
+        for index, (queue_name, messages) in enumerate(kept):
+            try:
+                returned += self.put_back(queue_name, messages, acked_later=False)
+            except redis.RedisError:
+                with self._lock:
+                    self._kept[:0] = kept[index:]
+                break
+        if returned:
+            logger.info("Put back %d kept message(s) now that Redis answers.", returned)
+        return returned
+
+    @property
+    def kept(self) -> int:
+        """How many deliveries wait in memory to be put back."""
+        with self._lock:
+            return sum(len(messages) for _, messages in self._kept)
 
     def was_put_back(self, message: Any) -> bool:
         return message.options.get("redis_message_id") in self._put_back
@@ -104,45 +150,3 @@ class Intake:
                 self._put_back.discard(redis_id)
                 return True
             return False
-
-
-class GabayConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer that asks the Intake before fetching and skips stale acks."""
-
-    def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int, *,
-                 intake: Intake) -> None:
-        super().__init__(broker, queue_name, prefetch, timeout)
-        self.intake = intake
-
-    def __next__(self) -> Any:
-        if self.intake.may_fetch(self.queue_name):
-            return super().__next__()
-        self._return_cache()
-        time.sleep(IDLE_CHECK)
-        return None
-
-    def _return_cache(self) -> None:
-        """Fetched but not yet handed to the worker: put back at once."""
-        cached, self.message_cache = self.message_cache, []
-        messages = [Message.decode(data) for data in cached if data is not None]
-        try:
-            self.intake.put_back(self.queue_name, messages, acked_later=False)
-        except redis.RedisError as exc:
-            self.message_cache = cached + self.message_cache
-            logger.warning("Could not put back %d message(s) of %s: %s", len(messages), self.queue_name, exc)
-
-    def forget(self, message: Any) -> None:
-        """Drop a put-back delivery from the prefetch accounting without acking it."""
-        self.queued_message_ids.discard(message.message_id)
-
-    def ack(self, message: Any) -> None:
-        if self.intake.forget(message):
-            self.forget(message)
-            return
-        super().ack(message)
-
-    def nack(self, message: Any) -> None:
-        if self.intake.forget(message):
-            self.forget(message)
-            return
-        super().nack(message)

@@ -11,7 +11,9 @@ Bounds: the slot of a killed process (SIGKILL, OOM, lost host) returns by itself
 heartbeat timeout, the same bound after which its unfinished message is requeued). A live holder
 keeps its lease however long it runs; it can lose it only if its process cannot reach Redis for a
 whole lease (it is then presumed dead, exactly like its message). Renewal re-adds such a lease and
-logs a warning, so the count stays truthful.
+logs a warning, so the count stays truthful. A release that Redis refuses is kept and tried
+again from the same thread (four times a second) until it succeeds or the lease has run out by
+itself: a slot never stays taken longer than its lease because Redis had a bad moment.
 
 Estimate for a full cap: the cap frees a slot about every ``d / limit`` ms, ``d`` being the
 average run time (an exponential average updated at each release, raised to the age of the oldest
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -35,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Run time assumed before the first job of an actor finished (milliseconds).
 DEFAULT_RUN_MS = 1000
+#: How often a refused release is tried again (seconds).
+RETRY_EVERY = 0.25
 
 _NOW_MS = """
 local now = tonumber(ARGV[#ARGV])
@@ -125,6 +130,7 @@ class Leases:
         self._release = client.register_script(RELEASE_LUA)
         self._renew = client.register_script(RENEW_LUA)
         self._held: dict[str, str] = {}  # member -> holders key
+        self._releases: list[tuple[float, list[str], list[object]]] = []  # (give up at, keys, args)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,10 +154,33 @@ class Leases:
 
     def release(self, name: str, member: str, run_ms: int | None, limit: int) -> None:
         """Give the slot back; ``run_ms`` (a finished run) feeds the average run time."""
+        keys = self.keys(name)
+        args: list[object] = [member, "" if run_ms is None else run_ms, limit, self.lease_ms]
         with self._lock:
             self._held.pop(member, None)
-            self._release(keys=self.keys(name),
-                          args=[member, "" if run_ms is None else run_ms, limit, self.lease_ms])
+            try:
+                self._release(keys=keys, args=args)
+                return
+            except redis.RedisError as exc:
+                logger.warning("Releasing cap slot %s failed (%s); trying again.", member,
+                               type(exc).__name__)
+                self._releases.append((time.monotonic() + self.lease_ms / 1000, keys, args))
+        self._ensure_renewing(even_in_tests=True)
+
+    def retry_releases(self) -> int:
+        """Release again what Redis refused; returns how many are still pending."""
+        with self._lock:
+            pending, self._releases = self._releases, []
+            now = time.monotonic()
+            for index, (give_up_at, keys, args) in enumerate(pending):
+                if give_up_at <= now:
+                    continue  # the lease ran out: Redis dropped the slot by itself
+                try:
+                    self._release(keys=keys, args=args)
+                except redis.RedisError:
+                    self._releases = pending[index:]
+                    break
+            return len(self._releases)
 
     def wait_for_release(self, name: str, timeout_ms: float) -> bool:
         """Block until a slot of ``name`` is released (True) or ``timeout_ms`` passes (False)."""
@@ -179,8 +208,8 @@ class Leases:
         for member, holders in held.items():
             self.client.zrem(holders, member)
 
-    def _ensure_renewing(self) -> None:
-        if self._thread is None and self.renewing:
+    def _ensure_renewing(self, even_in_tests: bool = False) -> None:
+        if self._thread is None and (self.renewing or even_in_tests):
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, args=(self._stop,),
@@ -188,10 +217,15 @@ class Leases:
                     self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.lease_ms / 4000):
+        renew_every = self.lease_ms / 4000
+        renewed_at = time.monotonic()
+        while not stop.wait(min(renew_every, RETRY_EVERY) if self._releases else renew_every):
             try:
-                for member in self.renew():
-                    logger.warning("Lease %s had expired while its job ran; renewed it.", member)
+                self.retry_releases()
+                if self.renewing and time.monotonic() - renewed_at >= renew_every * 0.9:
+                    renewed_at = time.monotonic()
+                    for member in self.renew():
+                        logger.warning("Lease %s had expired while its job ran; renewed it.", member)
             except redis.RedisError as exc:
                 logger.warning("Renewing concurrency leases failed: %s", exc)
 

@@ -26,6 +26,7 @@ from gabay.cluster.status_reader import StatusReader
 from gabay.limits.leases import Leases
 from gabay.limits.window import RedisWindow
 from gabay.middleware.concurrency import ConcurrencyCaps
+from gabay.middleware.delayed import DelayedMessages
 from gabay.middleware.draining import Draining
 from gabay.middleware.excluded_queues import ExcludedQueues
 from gabay.middleware.monitoring import MonitorLine
@@ -41,7 +42,7 @@ from gabay.settings import Settings
 
 
 def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
-                     run_maintenance: Callable[[str], None]) -> list[Middleware]:
+                     run_maintenance: Callable[[str, bool], None]) -> list[Middleware]:
     """Dramatiq's defaults without Prometheus (it binds 0.0.0.0 and keeps stale files), then ours.
 
     Every middleware gets its collaborators here, built once from ``settings`` and ``client``:
@@ -69,10 +70,11 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         CurrentMessage(),
         Draining(intake, settings.drain_timeout),
         Pause(PauseFlags(client, settings), intake),
-        ConcurrencyCaps(Leases(client, keys, lease_ms)),
-        RateLimits(RedisWindow(client, keys)),
+        ConcurrencyCaps(Leases(client, keys, lease_ms), intake),
+        RateLimits(RedisWindow(client, keys), intake),
         RunningJobs(buffer),  # after the gates: only real starts count as running
-        Recovery(run_maintenance),
+        Recovery(run_maintenance, intake, grace=settings.heartbeat_timeout),
+        DelayedMessages(),
         WorkerRegistration(WorkerRegistry(client, settings), intake),
         RestartOnRequest(client, keys),
         MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake),

@@ -22,11 +22,14 @@ from typing import Any
 import dramatiq
 from dramatiq import Broker, Middleware, Worker
 
+from gabay.cluster.intake import Intake
 from gabay.limits.deferral import defer
 from gabay.limits.leases import Leases
 from gabay.limits.options import option_of
 from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
 
+#: Longest single wait for a release: a drain that begins meanwhile is seen this soon (ms).
+WAKE_MS = 500
 #: Message option holding the message's reserved turn (Redis clock, milliseconds).
 RESERVATION_OPTION = "gabay_cap_at"
 
@@ -41,8 +44,9 @@ class _Slot:
 class ConcurrencyCaps(Middleware):
     """Hold back messages of actors at their ``max_concurrency``."""
 
-    def __init__(self, leases: Leases) -> None:
+    def __init__(self, leases: Leases, intake: Intake) -> None:
         self.leases = leases
+        self.intake = intake
         self._slots: dict[int, _Slot] = {}  # id(message) -> slot held for it
 
     @property
@@ -76,6 +80,7 @@ class ConcurrencyCaps(Middleware):
         budget_end = time.monotonic() + HOLD_MS / 1000
         reserve = False
         while True:
+            self.intake.leave_if_draining(message)
             attempt = leases.acquire(message.actor_name, limit, reserve)
             if attempt.acquired:
                 message.options.pop(RESERVATION_OPTION, None)
@@ -89,7 +94,7 @@ class ConcurrencyCaps(Middleware):
             if budget_ms <= 0 or not (my_turn or attempt.wait_ms <= HOLD_MS):
                 reserve = True
                 continue
-            leases.wait_for_release(message.actor_name, budget_ms)
+            leases.wait_for_release(message.actor_name, min(budget_ms, WAKE_MS))
 
     def _give_back(self, message: dramatiq.Message, *, finished: bool) -> None:
         slot = self._slots.pop(id(message), None)

@@ -12,8 +12,16 @@ Steps, in this process only (the rest of the cluster keeps running):
    shutdown join, so the process closes its connections and exits 0 at once.
 
 The waiting happens in ``before_worker_shutdown``, before Dramatiq starts its own
-``--worker-shutdown-timeout``, so that timeout never cuts the drain short. A second signal still
-kills the process (Dramatiq's behaviour); its messages then come back after ``HEARTBEAT_TIMEOUT``.
+``--worker-shutdown-timeout``, so that timeout never cuts the drain short. A message that waits
+at a gate (a cap slot, a rate-limit start) when the drain begins goes back at once: after the
+signal no new job begins in this process.
+
+A SIGTERM sent to the whole process group (systemd's default ``KillMode=control-group``, ``docker
+stop`` of a shell entrypoint, ``kill -- -PGID``) reaches each worker process twice at once: from
+the group and from Dramatiq's main process, which forwards its own. A repeat of the first signal
+within ``REPEAT_WINDOW`` seconds is therefore the same request and is ignored. A signal sent again
+later still stops the process at once (Dramatiq's behaviour), and so does SIGKILL; the messages
+of a process stopped that way come back after ``HEARTBEAT_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ import redis
 from dramatiq import Broker, Message, Middleware, Worker
 from dramatiq.common import iter_queue
 
-from gabay.cluster.intake import Intake, PutBack
+from gabay.cluster.intake import Intake
 
 logger = logging.getLogger(__name__)
 
 #: While waiting for the active jobs, look for newly delivered unstarted messages this often (s).
 RESWEEP_EVERY = 0.25
+#: A repeat of the signal within this many seconds is the same stop request (a group signal).
+REPEAT_WINDOW = 1.0
 
 Handler = Callable[[int, FrameType | None], Any]
 
@@ -50,6 +60,7 @@ class Draining(Middleware):
         self._cond = threading.Condition()
         self._active: dict[str, tuple[Any, int]] = {}  # redis id -> (message, thread ident)
         self._begun_at: float | None = None
+        self._signalled: tuple[int, float] | None = None  # the first signal and when it came
         self._reason = ""
         self._wake = threading.Event()
         self._swept = threading.Lock()
@@ -70,6 +81,11 @@ class Draining(Middleware):
 
     def _wrap(self, previous: Handler) -> Handler:
         def handler(signum: int, frame: FrameType | None) -> None:
+            now = time.monotonic()
+            if self._signalled is None:
+                self._signalled = (signum, now)
+            elif self._signalled[0] == signum and now - self._signalled[1] < REPEAT_WINDOW:
+                return  # the same request again (sent to the whole process group)
             self.begin(f"Received {signal.Signals(signum).name}")
             previous(signum, frame)
 
@@ -90,6 +106,7 @@ class Draining(Middleware):
         """A fresh start (an in-process Worker may be started again on the same broker)."""
         self._worker = None
         self._begun_at, self._sweep_done = None, False
+        self._signalled = None
         self._wake.clear()
         with self._cond:
             self._active.clear()
@@ -141,8 +158,7 @@ class Draining(Middleware):
                 self._active[message.options.get("redis_message_id", message.message_id)] = (
                     message, threading.get_ident())
                 return
-        self.intake.put_back(message.queue_name, [message])
-        raise PutBack("this worker process is shutting down")
+        self.intake.leave_if_draining(message)
 
     def after_process_message(self, broker: Broker, message: Message, *, result: Any = None,
                               exception: BaseException | None = None) -> None:

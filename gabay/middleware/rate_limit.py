@@ -20,6 +20,7 @@ from typing import Any
 import dramatiq
 from dramatiq import Broker, Middleware
 
+from gabay.cluster.intake import Intake
 from gabay.limits.deferral import defer
 from gabay.limits.options import option_of
 from gabay.limits.rates import Rate, parse_rate
@@ -37,8 +38,9 @@ STARTED_OPTION = "gabay_rate_started"
 class RateLimits(Middleware):
     """Defer, never fail, messages of actors over their ``rate_limit``."""
 
-    def __init__(self, window: RedisWindow) -> None:
+    def __init__(self, window: RedisWindow, intake: Intake) -> None:
         self.window = window
+        self.intake = intake
         self._parsed: dict[Any, Rate] = {}
 
     @property
@@ -72,7 +74,8 @@ class RateLimits(Middleware):
             if not should_hold(decision.wait_ms, budget_ms):
                 defer(broker, message, deferral_delay(decision.wait_ms), "rate limit",
                       options={RESERVATION_OPTION: reserved})
-            time.sleep(decision.wait_ms / 1000)
+            self.intake.draining.wait(decision.wait_ms / 1000)  # a drain wakes it at once
+            self.intake.leave_if_draining(message)
 
     def _rate_of(self, option: Any) -> Rate:
         rate = self._parsed.get(option)

@@ -1,0 +1,97 @@
+"""GabayConsumer: Dramatiq's Redis consumer that asks the Intake first and rides out Redis faults.
+
+- Before every fetch it asks the process's :class:`~gabay.cluster.intake.Intake`: a paused queue
+  or a draining process fetches nothing, and what it had prefetched goes back at once.
+- The ack (or nack) of a delivery the Intake put back is skipped: it waits in its queue again.
+- A fetch that Redis refuses or cannot answer fetched nothing: the consumer waits with a growing
+  pause and tries again. (Dramatiq would restart the consumer, and on a connection error forget
+  the delayed messages it holds in memory, which then stay in this process's acks set as long as
+  the process lives.)
+- An ack or nack that fails for any Redis error is raised as Dramatiq's ``ConnectionClosed``, on
+  which Dramatiq retries it until it succeeds; an unacked id would run again one day.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.errors import ConnectionClosed
+from dramatiq.errors import ConnectionError as DramatiqConnectionError
+
+from gabay.cluster.intake import Intake
+
+logger = logging.getLogger(__name__)
+
+#: How long a consumer that may not fetch sleeps between checks, in seconds.
+IDLE_CHECK = 0.2
+#: Longest pause between fetches while Redis fails, in seconds.
+MAX_FETCH_BACKOFF = 2.0
+
+
+class GabayConsumer(_RedisConsumer):
+    """See the module docstring."""
+
+    def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int, *,
+                 intake: Intake) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.intake = intake
+        self.failed_fetches = 0
+
+    def __next__(self) -> Any:
+        if not self.intake.may_fetch(self.queue_name):
+            self._return_cache()
+            time.sleep(IDLE_CHECK)
+            return None
+        try:
+            message = super().__next__()
+        except (redis.RedisError, DramatiqConnectionError) as exc:
+            self._fetch_failed(exc)
+            return None
+        if self.failed_fetches:
+            logger.info("Fetching from %s works again.", self.queue_name)
+            self.failed_fetches = 0
+        return message
+
+    def _fetch_failed(self, exc: Exception) -> None:
+        self.failed_fetches += 1
+        if self.failed_fetches == 1:
+            logger.warning("Fetching from %s failed (%s: %s); trying again with backoff.",
+                           self.queue_name, type(exc).__name__, exc)
+        time.sleep(min(IDLE_CHECK * 2 ** min(self.failed_fetches - 1, 4), MAX_FETCH_BACKOFF))
+
+    def _return_cache(self) -> None:
+        """Fetched but not yet handed to the worker: put back at once."""
+        cached, self.message_cache = self.message_cache, []
+        messages = [Message.decode(data) for data in cached if data is not None]
+        try:
+            self.intake.put_back(self.queue_name, messages, acked_later=False)
+        except redis.RedisError as exc:
+            self.message_cache = cached + self.message_cache
+            logger.warning("Could not put back %d message(s) of %s: %s", len(messages), self.queue_name, exc)
+
+    def forget(self, message: Any) -> None:
+        """Drop a put-back delivery from the prefetch accounting without acking it."""
+        self.queued_message_ids.discard(message.message_id)
+
+    def ack(self, message: Any) -> None:
+        if self.intake.forget(message):
+            self.forget(message)
+            return
+        try:
+            super().ack(message)
+        except redis.RedisError as exc:
+            raise ConnectionClosed(exc) from None
+
+    def nack(self, message: Any) -> None:
+        if self.intake.forget(message):
+            self.forget(message)
+            return
+        try:
+            super().nack(message)
+        except redis.RedisError as exc:
+            raise ConnectionClosed(exc) from None
