@@ -79,6 +79,10 @@ class JobNotFound(GabayError):
     """No job record with this id (never existed or expired)."""
 
 
+class JobFinished(GabayError):
+    """A stage message of a job that already finished: a duplicate, it changes nothing."""
+
+
 class UnknownQueue(GabayError):
     """A queue name that gabay does not know."""
 

@@ -93,17 +93,32 @@ class JobStore:
 
     def create(self, kind: str, job_id: str | None = None, **details: Any) -> JobRecord:
         """Create a queued record, or return the existing one (enqueueing twice is harmless)."""
+        return self.create_or_find(kind, job_id, **details)[0]
+
+    def create_or_find(self, kind: str, job_id: str | None = None,
+                       **details: Any) -> tuple[JobRecord, bool]:
+        """The new queued record (True), or the one that exists already (False); atomic."""
         record = JobRecord(id=job_id or uuid.uuid4().hex, kind=kind, details=details)
         created = self.client.set(self.key(record.id), record.model_dump_json(),
                                   ex=self.settings.job_ttl, nx=True)
         if not created:
-            return self.get(record.id)
+            return self.get(record.id), False
         recent = self.keys.recent_jobs
         pipe = self.client.pipeline()
         pipe.zadd(recent, {record.id: record.created_at})
         pipe.zremrangebyrank(recent, 0, -RECENT_JOBS_KEPT - 1)
         pipe.execute()
-        return record
+        return record, True
+
+    def reopen(self, job_id: str, **details: Any) -> JobRecord:
+        """Make a finished job queued again, as new (what ``regenerate`` asks for)."""
+        def change(record: JobRecord) -> None:
+            record.status = JobStatus.QUEUED
+            record.stage, record.result, record.error = None, None, None
+            record.stages, record.calls = {}, []
+            record.details = dict(details)
+
+        return self.update(job_id, change)
 
     def get(self, job_id: str) -> JobRecord:
         data = self.client.get(self.key(job_id))

@@ -116,11 +116,20 @@ def test_a_wrong_key_is_rejected_and_never_shown(brevo: FakeBrevo) -> None:
     assert "xkeysib-wrong-secret" not in str(caught.value)
 
 
-def test_an_unreachable_brevo_is_retryable() -> None:
+def test_an_unreachable_brevo_is_retryable_and_surely_sent_nothing() -> None:
     with brevo_server.running() as server:
         settings = settings_for(server)
-    with pytest.raises(EmailRetryable, match="unreachable"):
+    # The server is gone: the connection is refused before any byte of the request leaves.
+    with pytest.raises(EmailRetryable, match="unreachable") as caught:
         BrevoClient(settings).send(message(), KEY)
+    assert caught.value.maybe_sent is False
+
+
+def test_a_brevo_whose_name_does_not_resolve_surely_sent_nothing(brevo: FakeBrevo) -> None:
+    settings = settings_for(brevo).model_copy(update={"brevo_base_url": "http://brevo.invalid/v3"})
+    with pytest.raises(EmailRetryable) as caught:
+        BrevoClient(settings).send(message(), KEY)
+    assert caught.value.maybe_sent is False
 
 
 # The fake itself must be faithful, or the tests above prove nothing.

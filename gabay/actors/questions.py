@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from gabay.actors.bound import bound_broker
 from gabay.actors.validated import validated_actor
-from gabay.errors import InvalidInput, JobNotFound, ProviderRejected, describe_validation
+from gabay.errors import InvalidInput, JobFinished, JobNotFound, ProviderRejected, describe_validation
 from gabay.jobs import JobStatus, JobStore
 from gabay.questions.callbacks import callback_body, post_callback
 from gabay.questions.models import QuestionTask, parse_request
@@ -48,15 +48,23 @@ stages = QuestionStages(store, settings)
 def prepare(request: Any) -> tuple[str, tuple[Any, ...] | None]:
     """Validate ``request`` and create its job (id: ``request_id`` or a new uuid).
 
-    Nothing is enqueued when that job already succeeded or is running: the same request again.
+    Idempotent by request id: when a job with that id is queued, running or succeeded, its id is
+    returned and nothing is enqueued (no second pipeline, no second bill). A failed job runs
+    again; ``regenerate: true`` runs a finished job again as new (a queued or running one is
+    still returned as it is).
     """
     parsed = parse_request(request)
     job_id = parsed.request_id or uuid.uuid4().hex
-    record = store.create("questions", job_id, document_id=parsed.document.id,
-                          count=parsed.count, question_types=parsed.question_types)
-    if record.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
-        return job_id, None
-    return job_id, (parsed.model_dump(mode="json"), job_id)
+    details = {"document_id": parsed.document.id, "count": parsed.count,
+               "question_types": parsed.question_types}
+    record, created = store.create_or_find("questions", job_id, **details)
+    if not created:
+        if record.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return job_id, None
+        if record.status is JobStatus.SUCCEEDED and not parsed.regenerate:
+            return job_id, None
+        store.reopen(job_id, **details)
+    return job_id, (parsed.model_dump(mode="json", exclude={"regenerate"}), job_id)
 
 
 @validated_actor(prepare, queue_name=RETRIEVAL, **STAGE_OPTIONS)
@@ -136,13 +144,17 @@ class _failures_recorded:  # a context manager named like the function it acts a
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if exc is None:
-            return
+            return False
+        if isinstance(exc, JobFinished):
+            logger.info("%s", exc)  # a late duplicate: nothing to do
+            return True
         if isinstance(exc, InvalidInput | ProviderRejected) or _last_attempt():
             _fail(self.job_id, str(exc) or type(exc).__name__)
             if self.callback_url:
                 _schedule_callback(self.job_id, self.callback_url)
+        return False
 
 
 def _last_attempt() -> bool:

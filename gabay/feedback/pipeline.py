@@ -18,7 +18,13 @@ from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
 from gabay.feedback.email import render_feedback_email, subject_for
 from gabay.feedback.model import Feedback
 from gabay.feedback.scoring import Score, score
-from gabay.feedback.submission import Submission, idempotency_key_for, job_id_for, parse_submission
+from gabay.feedback.submission import (
+    Submission,
+    fingerprint,
+    idempotency_key_for,
+    job_id_for,
+    parse_submission,
+)
 from gabay.feedback.writer import write_feedback
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall
 from gabay.mail.delivery import Hook, deliver_once
@@ -48,18 +54,34 @@ class FeedbackContext:
 
 
 def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
-    """Create (or find) the job record of ``submission``; its id is derived from the response id."""
+    """Create (or find) the job record of ``submission``; its id is derived from the response id.
+
+    The first content sent for a response id wins: the same response id with other content is
+    refused (InvalidInput), at ``send()`` and in the worker, unless that job failed for good,
+    when the new content is a new attempt. The same content again is the same job.
+    """
     job_id = job_id_for(submission.response_id)
-    record = ctx.store.create(KIND, job_id, response_id=submission.response_id)
+    digest = fingerprint(submission)
+    record, created = ctx.store.create_or_find(KIND, job_id, response_id=submission.response_id,
+                                               fingerprint=digest)
+    if created:
+        return job_id
+    known = record.details.get("fingerprint")
     if record.status is JobStatus.FAILED:  # enqueued again after a final failure: a new attempt
-        ctx.store.update(job_id, _requeued)
+        ctx.store.update(job_id, lambda r: _requeued(r, digest))
+    elif known is not None and known != digest:
+        raise InvalidInput(f"response_id {submission.response_id!r} was already submitted with "
+                           "other content; a different submission needs its own response_id")
+    elif known is None:
+        ctx.store.update(job_id, lambda r: r.details.setdefault("fingerprint", digest))
     return job_id
 
 
-def _requeued(record: JobRecord) -> None:
+def _requeued(record: JobRecord, digest: str) -> None:
     if record.status is JobStatus.FAILED:
         record.status = JobStatus.QUEUED
         record.error = None
+        record.details["fingerprint"] = digest
 
 
 def job_id_of(data: Any) -> str:

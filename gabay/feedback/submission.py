@@ -10,7 +10,9 @@ email headers), and sizes are bounded (see the ``MAX_*`` constants). Anything el
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import unicodedata
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -45,8 +47,17 @@ QuestionType = Literal["multiple_choice", "true_false", "short_answer", "essay"]
 
 
 def _no_control_chars(value: str) -> str:
+    """Names and ids end up in email headers: no control, invisible or direction-changing text.
+
+    Bidi overrides (U+202E) and zero-width characters (U+200B) are format characters (Unicode
+    category Cf): in a To display name they can make an address look like another.
+    """
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("must not contain control characters such as line breaks")
+    for ch in value:
+        if unicodedata.category(ch) == "Cf":
+            raise ValueError(f"must not contain invisible or direction-changing characters "
+                             f"(U+{ord(ch):04X})")
     return value
 
 
@@ -138,6 +149,12 @@ def parse_submission(data: Any) -> Submission:
     except ValidationError as exc:
         problems = describe_validation(exc, subject="submission", limit=MAX_PROBLEMS)
         raise InvalidInput("invalid submission: " + problems) from None
+
+
+def fingerprint(submission: Submission) -> str:
+    """A digest of the submission's content: tells a re-send from a different submission."""
+    canonical = json.dumps(submission.as_message(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def job_id_for(response_id: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 
 from gabay.errors import ConfigError, EmailRejected, EmailRetryable
 from gabay.mail.render import RenderedEmail
@@ -75,9 +76,12 @@ class BrevoClient:
         try:
             response = self.session.post(self.url, json=request_body(message, idempotency_key),
                                          headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise EmailRetryable(f"Brevo did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
+            if never_sent(exc):
+                raise EmailRetryable(f"Brevo unreachable ({type(exc).__name__} before the request "
+                                     "was sent)", maybe_sent=False) from None
+            if isinstance(exc, requests.Timeout):
+                raise EmailRetryable(f"Brevo did not answer within {self.timeout:g} s") from None
             raise EmailRetryable(f"Brevo unreachable: {type(exc).__name__}") from None
         return self._outcome(response)
 
@@ -102,6 +106,20 @@ class BrevoClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key else text
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when the request failed while connecting, before any of it could reach Brevo.
+
+    Connection refused, a failed DNS lookup, no route, a connect timeout and a failed TLS
+    handshake: the email surely did not go out, so a later attempt is not "maybe a duplicate".
+    A timeout or a dropped connection after the request was written may have sent it.
+    """
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError carries the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def check_text(value: str, what: str) -> str:
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=200)
     title: str = Field("", max_length=500)
@@ -54,9 +54,9 @@ class Document(BaseModel):
 
 
 class QuestionRequest(BaseModel):
-    """What the platform sends to ``generate_questions``."""
+    """What the platform sends to ``generate_questions``; JSON types are strict (no ``"5"``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     request_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:\-]{1,100}$")
     document: Document
@@ -66,6 +66,7 @@ class QuestionRequest(BaseModel):
     topic: str | None = Field(None, max_length=500)
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     callback_url: HttpUrl | None = None
+    regenerate: bool = False  # run a finished job of this request_id again (see gabay.actors.questions)
 
     @field_validator("question_types")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from gabay.errors import JobFinished
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall, StageTiming
 from gabay.llm.providers import complete_with_fallback, offline_call, provider_chain
 from gabay.questions.checks import (
@@ -48,8 +49,14 @@ class QuestionStages:
         self.settings = settings
 
     def begin(self, job_id: str, stage: str) -> None:
-        """Start (or restart) a stage: its timing, and no calls or details left from a first run."""
+        """Start (or restart) a stage: its timing, and no calls or details left from a first run.
+
+        A finished job is never reopened by a stage: a late duplicate of one of its messages
+        raises JobFinished (only ``regenerate`` reopens a job, before its first stage).
+        """
         def change(record: JobRecord) -> None:
+            if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                raise JobFinished(f"job {job_id} already {record.status}; stage {stage} not run again")
             record.calls = [c for c in record.calls if c.stage != stage]
             record.details.pop(stage, None)
             record.status = JobStatus.RUNNING
