@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -79,19 +80,17 @@ class GabayConsumer(_RedisConsumer):
         self.queued_message_ids.discard(message.message_id)
 
     def ack(self, message: Any) -> None:
-        if self.intake.forget(message):
-            self.forget(message)
-            return
-        try:
-            super().ack(message)
-        except redis.RedisError as exc:
-            raise ConnectionClosed(exc) from None
+        self._post_process(message, super().ack)
 
     def nack(self, message: Any) -> None:
+        self._post_process(message, super().nack)
+
+    def _post_process(self, message: Any, acknowledge: Callable[[Any], None]) -> None:
+        """Skip a put-back delivery; raise any Redis error as one Dramatiq retries."""
         if self.intake.forget(message):
             self.forget(message)
             return
         try:
-            super().nack(message)
+            acknowledge(message)
         except redis.RedisError as exc:
             raise ConnectionClosed(exc) from None
