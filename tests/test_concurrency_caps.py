@@ -59,13 +59,14 @@ def test_a_live_holder_keeps_its_slot_long_after_the_lease_time(leases: Leases,
     other.close()
 
 
-def test_a_release_wakes_one_waiter_at_once(leases: Leases) -> None:
+def test_a_release_wakes_one_waiter_at_once(leases: Leases, redis_client: redis.Redis) -> None:
     holder = leases.acquire("job", 1, reserve=False)
     woke: list[float] = []
     waiter = threading.Thread(target=lambda: woke.append(
         time.monotonic() if leases.wait_for_release("job", 5000) else 0.0))
     waiter.start()
-    time.sleep(0.2)  # let the waiter block
+    wait_for(lambda: redis_client.info("clients")["blocked_clients"] >= 1, timeout=5,
+             message="the waiter to block on the wake-up list")
     released = time.monotonic()
     leases.release("job", holder.member, run_ms=200, limit=1)
     waiter.join()
