@@ -25,6 +25,7 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
 
 from gabay.cluster.intake import Intake
+from gabay.cluster.outage import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class GabayConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.intake = intake
         self.failed_fetches = 0
+        self.outage = Outage(logger, f"Fetching from {queue_name}")
 
     def __next__(self) -> Any:
         if not self.intake.may_fetch(self.queue_name):
@@ -53,16 +55,13 @@ class GabayConsumer(_RedisConsumer):
         except (redis.RedisError, DramatiqConnectionError) as exc:
             self._fetch_failed(exc)
             return None
-        if self.failed_fetches:
-            logger.info("Fetching from %s works again.", self.queue_name)
+        if self.outage.worked():
             self.failed_fetches = 0
         return message
 
     def _fetch_failed(self, exc: Exception) -> None:
         self.failed_fetches += 1
-        if self.failed_fetches == 1:
-            logger.warning("Fetching from %s failed (%s: %s); trying again with backoff.",
-                           self.queue_name, type(exc).__name__, exc)
+        self.outage.failed(exc)
         time.sleep(min(IDLE_CHECK * 2 ** min(self.failed_fetches - 1, 4), MAX_FETCH_BACKOFF))
 
     def _return_cache(self) -> None:

@@ -19,6 +19,8 @@ from dramatiq import Broker, Middleware
 from dramatiq.common import current_millis, iter_queue, q_name
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
 
+from gabay.cluster.outage import Outage
+
 logger = logging.getLogger(__name__)
 
 
@@ -26,7 +28,7 @@ class DelayedMessages(Middleware):
     """Replaces each consumer thread's ``handle_delayed_messages`` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.failing = False
+        self.outage = Outage(logger, "Moving due delayed messages to their queue")
 
     def after_consumer_thread_boot(self, broker: Broker, thread: Any) -> None:
         thread.handle_delayed_messages = functools.partial(self.move_due, broker, thread)
@@ -45,13 +47,8 @@ class DelayedMessages(Middleware):
             except (redis.RedisError, DramatiqConnectionError) as exc:
                 thread.delay_queue.put((eta, message))
                 thread.delay_queue.task_done()
-                if not self.failing:
-                    logger.warning("Could not move due delayed messages to their queue (%s); "
-                                   "kept, trying again.", type(exc).__name__)
-                self.failing = True
+                self.outage.failed(exc)  # kept in memory, moved on a later turn
                 return
-            if self.failing:
-                logger.info("Moving due delayed messages works again.")
-                self.failing = False
+            self.outage.worked()
             thread.post_process_message(message)
             thread.delay_queue.task_done()

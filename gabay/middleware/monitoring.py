@@ -9,6 +9,7 @@ from dramatiq import Broker, Middleware, Worker
 
 from gabay.cluster.intake import Intake
 from gabay.cluster.monitor import MonitorElection, log_status
+from gabay.cluster.outage import Outage
 from gabay.cluster.periodic import Periodic
 from gabay.cluster.status_reader import StatusReader
 
@@ -29,7 +30,7 @@ class MonitorLine(Middleware):
         self.intake = intake
         self.tick = tick
         self._passes: Periodic | None = None
-        self._failing = False
+        self.outage = Outage(logger, "The monitoring line")
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._passes = Periodic("gabay-monitor", self.tick, self._check)
@@ -45,8 +46,6 @@ class MonitorLine(Middleware):
         try:
             if self.election.elected():
                 log_status(self.reader.read())
-            self._failing = False
+            self.outage.worked()
         except redis.RedisError as exc:
-            if not self._failing:
-                logger.warning("The monitoring line cannot reach Redis: %s", type(exc).__name__)
-            self._failing = True
+            self.outage.failed(exc)

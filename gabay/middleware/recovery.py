@@ -24,6 +24,7 @@ import redis
 from dramatiq import Broker, Middleware, Worker
 
 from gabay.cluster.intake import Intake
+from gabay.cluster.outage import Outage
 from gabay.cluster.periodic import Periodic
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Recovery(Middleware):
         self.intake = intake
         self.grace = grace
         self.interval = interval
-        self.failing = False
+        self.outage = Outage(logger, "Recovery pass")
         self._answered_again_at: float | None = None
         self._queues: list[str] = []
         self._passes: Periodic | None = None
@@ -59,21 +60,17 @@ class Recovery(Middleware):
     def recover(self) -> None:
         """One pass: kept put-backs first, then every consumed queue."""
         since = self._answered_again_at
-        judge = not self.failing and (since is None or time.monotonic() - since >= self.grace)
+        judge = not self.outage.failing and (since is None or time.monotonic() - since >= self.grace)
         try:
             self.intake.retry_kept()
             for queue_name in self._queues:
                 self.run_maintenance(queue_name, judge)
         except redis.RedisError as exc:
-            if not self.failing:
-                logger.warning("Recovery pass failed (%s: %s); trying every %g s.",
-                               type(exc).__name__, exc, self.interval)
-            self.failing = True
+            self.outage.failed(exc)
             self._answered_again_at = None
             return
-        if self.failing:
-            logger.info("Recovery pass works again; judging other workers again in %g s.", self.grace)
-            self.failing = False
+        if self.outage.worked():
+            logger.info("Judging other workers again in %g s.", self.grace)
             self._answered_again_at = time.monotonic()
         elif judge:
             self._answered_again_at = None

@@ -12,6 +12,7 @@ import logging
 import redis
 from dramatiq import Broker, Middleware, Worker
 
+from gabay.cluster.outage import Outage
 from gabay.cluster.periodic import Periodic
 from gabay.cluster.restarts import RestartWatcher, reload_problem
 from gabay.keys import Keys
@@ -29,7 +30,7 @@ class RestartOnRequest(Middleware):
         self.under_cli = False
         self._watcher: RestartWatcher | None = None
         self._passes: Periodic | None = None
-        self._failing = False
+        self.outage = Outage(logger, "Reading the restart generation")
 
     def after_process_boot(self, broker: Broker) -> None:
         # Emitted only by the dramatiq CLI: our parent is a dramatiq main process we may SIGHUP.
@@ -51,8 +52,6 @@ class RestartOnRequest(Middleware):
     def _check(self, watcher: RestartWatcher) -> None:
         try:
             watcher.check()
-            self._failing = False
+            self.outage.worked()
         except redis.RedisError as exc:
-            if not self._failing:
-                logger.warning("Cannot read the restart generation from Redis: %s", type(exc).__name__)
-            self._failing = True
+            self.outage.failed(exc)
