@@ -151,33 +151,21 @@ class GabayBroker(RedisBroker):
 
     def _dispatch(self, command: str) -> Callable[..., Any]:
         """Dramatiq's dispatch of one command, with Redis's clock instead of this host's."""
-        dispatch = self.scripts["dispatch"]
-        keys = [self.namespace]
-
         def do_dispatch(queue_name: str, *args: Any) -> Any:
-            return dispatch(args=[
-                command, self.clock.now_ms(), queue_name, self.broker_id, self.heartbeat_timeout,
-                self.dead_message_ttl, self._should_do_maintenance(command), self._max_unpack_size(),
-                *args,
-            ], keys=keys)
+            return self._dispatch_now(command, queue_name, self._should_do_maintenance(command), *args)
 
         return do_dispatch
 
     def run_maintenance(self, queue_name: str, judge: bool = True) -> None:
         """Heartbeat, then (``judge``) requeue the unacked messages of dead workers on ``queue_name``."""
-        self.scripts["dispatch"](
-            args=[
-                "qsize",
-                self.clock.now_ms(),
-                queue_name,
-                self.broker_id,
-                self.heartbeat_timeout,
-                self.dead_message_ttl,
-                int(judge),
-                self._max_unpack_size(),
-            ],
-            keys=[self.namespace],
-        )
+        self._dispatch_now("qsize", queue_name, int(judge))
+
+    def _dispatch_now(self, command: str, queue_name: str, maintenance: int, *args: Any) -> Any:
+        """One call of Dramatiq's dispatch script, timestamped on the Redis clock."""
+        return self.scripts["dispatch"](args=[
+            command, self.clock.now_ms(), queue_name, self.broker_id, self.heartbeat_timeout,
+            self.dead_message_ttl, maintenance, self._max_unpack_size(), *args,
+        ], keys=[self.namespace])
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> GabayBroker:
