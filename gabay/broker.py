@@ -2,9 +2,10 @@
 
 Dramatiq recovers the messages of a dead worker only when a random "maintenance" pass (0.1 % of
 commands) happens on that queue after the worker's heartbeat is older than 60 s: in practice
-minutes to half an hour. :class:`GabayBroker` turns the random pass off and lets the Recovery
-middleware run it on every consumed queue once per second, with a shorter heartbeat timeout, so
-a killed worker's messages are back in their queue within ``HEARTBEAT_TIMEOUT`` + 1 s.
+minutes to half an hour, and it finds them with a ``KEYS`` scan of the whole keyspace.
+:class:`GabayBroker` turns the random pass off; the Recovery middleware runs gabay's own pass
+(:mod:`gabay.cluster.dead_workers`, no scan) once per second, with a shorter heartbeat timeout,
+so a killed worker's messages are back in their queue within ``HEARTBEAT_TIMEOUT`` + 1 s.
 
 Heartbeats and the dead-worker judgement use the Redis server's clock
 (:class:`~gabay.cluster.clock.RedisClock`), so a host whose clock is off cannot declare live
@@ -32,8 +33,10 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from gabay.cluster.clock import RedisClock
 from gabay.cluster.connection import connect
 from gabay.cluster.consumer import GabayConsumer
+from gabay.cluster.dead_workers import DeadWorkers
 from gabay.cluster.intake import Intake, PutBack
 from gabay.middleware import build_middleware
+from gabay.middleware.ownership import Ownership
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -73,9 +76,13 @@ class GabayBroker(RedisBroker):
         )
         self.clock = RedisClock(self.client)
         self.intake = Intake(self.client, settings.keys, self.broker_id)
+        self.dead_workers = DeadWorkers(self.client, settings.keys, self.clock, self.heartbeat_timeout,
+                                        self.dead_message_ttl)
         self.gate_failures = 0  # in a row, in this process
-        for middleware in build_middleware(settings, self.client, self.intake, self.run_maintenance):
+        for middleware in build_middleware(settings, self.client, self.intake, self.dead_workers):
             self.add_middleware(middleware)
+        #: What the actors call before a side effect: does this process still own the job?
+        self.ownership = next(m for m in self.middleware if isinstance(m, Ownership))
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "before_" + signal
@@ -150,22 +157,16 @@ class GabayBroker(RedisBroker):
         return GabayConsumer(self, queue_name, prefetch, timeout, intake=self.intake)
 
     def _dispatch(self, command: str) -> Callable[..., Any]:
-        """Dramatiq's dispatch of one command, with Redis's clock instead of this host's."""
+        """Dramatiq's dispatch of one command, on Redis's clock, never with its maintenance."""
+        script = self.scripts["dispatch"]
+
         def do_dispatch(queue_name: str, *args: Any) -> Any:
-            return self._dispatch_now(command, queue_name, self._should_do_maintenance(command), *args)
+            return script(args=[
+                command, self.clock.now_ms(), queue_name, self.broker_id, self.heartbeat_timeout,
+                self.dead_message_ttl, 0, self._max_unpack_size(), *args,
+            ], keys=[self.namespace])
 
         return do_dispatch
-
-    def run_maintenance(self, queue_name: str, judge: bool = True) -> None:
-        """Heartbeat, then (``judge``) requeue the unacked messages of dead workers on ``queue_name``."""
-        self._dispatch_now("qsize", queue_name, int(judge))
-
-    def _dispatch_now(self, command: str, queue_name: str, maintenance: int, *args: Any) -> Any:
-        """One call of Dramatiq's dispatch script, timestamped on the Redis clock."""
-        return self.scripts["dispatch"](args=[
-            command, self.clock.now_ms(), queue_name, self.broker_id, self.heartbeat_timeout,
-            self.dead_message_ttl, maintenance, self._max_unpack_size(), *args,
-        ], keys=[self.namespace])
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> GabayBroker:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 DELAY_SUFFIX = ".DQ"
 DEAD_SUFFIX = ".XQ"
+#: ``cap_wake(actor)`` is ``cap_holders(actor)`` + this (Lua that has a holders key builds it).
+CAP_WAKE_SUFFIX = ":wake"
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,31 @@ class Keys:
 
     def acks(self, worker_id: str, queue: str) -> str:
         """The ids that worker process ``worker_id`` fetched from ``queue`` and has not acked."""
-        return f"{self.namespace}:__acks__.{worker_id}.{queue}"
+        return f"{self.acks_prefix}{worker_id}.{queue}"
+
+    @property
+    def acks_prefix(self) -> str:
+        """``acks(worker, queue)`` is this + ``<worker>.<queue>`` (for Lua that builds it)."""
+        return f"{self.namespace}:__acks__."
 
     @property
     def heartbeats(self) -> str:
         return f"{self.namespace}:__heartbeats__"
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def worker_queues(self, worker_id: str) -> str:
+        """The queues (and delay queues) worker process ``worker_id`` registered at boot."""
+        return self.worker_queues_prefix + worker_id
+
+    @property
+    def worker_queues_prefix(self) -> str:
+        return self._key("consumes", "")
+
+    @property
+    def consumed_queues(self) -> str:
+        """Every queue any worker process ever consumed: where a dead worker's acks may be."""
+        return self._key("consumed-queues")
 
     # -- limits -----------------------------------------------------------------------------------
 
@@ -69,7 +91,12 @@ class Keys:
 
     def cap_wake(self, actor: str) -> str:
         """List a release pushes to, so that a waiter blocked on it wakes up."""
-        return self._key("cap", actor) + ":wake"
+        return self.cap_holders(actor) + CAP_WAKE_SUFFIX
+
+    @property
+    def cap_index(self) -> str:
+        """Set of every cap's holders key (for giving a dead worker's slots back)."""
+        return self._key("caps")
 
     def rate_starts(self, actor: str) -> str:
         return self._key("rate", actor, "starts")

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     redis_connect_timeout: float = Field(5.0, gt=0, le=300)
     redis_health_check_interval: int = Field(
         15, ge=0, le=3600, description="seconds idle after which a connection is PINGed before use")
+    redis_tls_ca_file: Path | None = Field(None, description="PEM CA certificates of a rediss:// server")
+    redis_tls_cert_file: Path | None = Field(None, description="PEM client certificate for rediss://")
+    redis_tls_key_file: Path | None = Field(None, description="its key, unless REDIS_TLS_CERT_FILE has it")
+    redis_tls_verify: Literal["required", "optional", "none"] = Field(
+        "required", description="required: chain and host name; optional: chain only; none: nothing")
+    redis_sentinel_password: SecretStr | None = None
     gabay_key_prefix: str = "gabay:"
     gabay_data_dir: Path = Field(default_factory=default_data_dir)
 

@@ -43,7 +43,7 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "rate_limit": settings.form_response_rate_limit,
 }
 
-context = FeedbackContext.build(settings, broker.client)
+context = FeedbackContext.build(settings, broker.client, guard=broker.ownership.check)
 
 
 def prepare(submission: Any) -> tuple[str, tuple[Any, ...]]:

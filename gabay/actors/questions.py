@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from gabay.actors.bound import bound_broker
 from gabay.actors.validated import validated_actor
+from gabay.cluster.intake import OwnershipLost
 from gabay.errors import InvalidInput, JobFinished, JobNotFound, ProviderRejected, describe_validation
 from gabay.jobs import JobStatus, JobStore
 from gabay.questions.callbacks import callback_body, post_callback
@@ -42,7 +43,7 @@ STAGE_OPTIONS: dict[str, Any] = {
     "throws": (InvalidInput, ProviderRejected),
 }
 store = JobStore(broker.client, settings)
-stages = QuestionStages(store, settings)
+stages = QuestionStages(store, settings, guard=broker.ownership.check)
 
 
 def prepare(request: Any) -> tuple[str, tuple[Any, ...] | None]:
@@ -145,8 +146,8 @@ class _failures_recorded:  # a context manager named like the function it acts a
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None:
-            return False
+        if exc is None or isinstance(exc, OwnershipLost):
+            return False  # OwnershipLost: another run owns the job now and records its outcome
         if isinstance(exc, JobFinished):
             logger.info("%s", exc)  # a late duplicate: nothing to do
             return True

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -48,6 +48,22 @@ return n
 
 class PutBack(SkipMessage):
     """Raised from ``before_process_message`` after the delivery was put back in its queue."""
+
+
+class OwnershipLost(SkipMessage):
+    """Raised inside a job whose process no longer owns it (see :mod:`gabay.middleware.ownership`).
+
+    A ``SkipMessage``: Dramatiq neither retries it nor counts it as a failure, and the job's own
+    failure handling must let it through unrecorded (the job belongs to another run now).
+    """
+
+
+#: What a job calls before a side effect it guards; raises OwnershipLost when it must stop.
+Guard = Callable[[], None]
+
+
+def always_owned() -> None:
+    """The guard outside a worker, where nothing can take a job away."""
 
 
 class Intake:
@@ -138,6 +154,11 @@ class Intake:
         """How many deliveries wait in memory to be put back."""
         with self._lock:
             return sum(len(messages) for _, messages in self._kept)
+
+    def disown(self, message: Any) -> None:
+        """Another process was given this delivery: its ack or nack here must not reach Redis."""
+        with self._lock:
+            self._put_back.add(message.options["redis_message_id"])
 
     def was_put_back(self, message: Any) -> bool:
         return message.options.get("redis_message_id") in self._put_back

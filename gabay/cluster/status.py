@@ -18,6 +18,8 @@ class QueueStatus(BaseModel):
     delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs (HLEN .DQ.msgs)")
     running: int = Field(0, description="messages being processed right now")
     dead_lettered: int = Field(0, description="final failures kept in the dead-letter set (ZCARD .XQ)")
+    stranded: int = Field(0, description="fetched by worker processes that are gone; back in the "
+                                         "queue at the next recovery pass of a live worker")
     paused: bool = False
     completed: int = 0
     failed: int = 0

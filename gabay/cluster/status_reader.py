@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
+from gabay.cluster.clock import RedisClock
+from gabay.cluster.dead_workers import DeadWorkers, Stranded
 from gabay.cluster.pause_flags import PauseFlags
 from gabay.cluster.registry import WorkerInfo, WorkerRegistry
 from gabay.cluster.stats import QueueStats
@@ -43,6 +45,8 @@ class StatusReader:
         self.pause_flags = PauseFlags(client, settings)
         self.stats = QueueStats(client, settings)
         self.registry = WorkerRegistry(client, settings)
+        self.dead_workers = DeadWorkers(client, self.keys, RedisClock(client),
+                                        round(settings.heartbeat_timeout * 1000))
 
     def read(self) -> ClusterStatus:
         """The cluster's status; never raises for an unreachable Redis (healthy false instead)."""
@@ -59,17 +63,19 @@ class StatusReader:
         broker_counts, last_starts, restarts = self._read_keys(queues)
         paused = self.pause_flags.paused_queues()
         workers = self.registry.workers()
+        stranded = {s.queue: s for s in self.dead_workers.stranded()}
         per_queue = {}
         for queue in queues:
             counters = self.stats.counters(queue)
             waiting, delayed, dead = broker_counts[queue]
             per_queue[queue] = QueueStatus(
                 name=queue, waiting=waiting, delayed=delayed, dead_lettered=dead,
+                stranded=stranded[queue].count if queue in stranded else 0,
                 running=counters.running, completed=counters.completed, failed=counters.failed,
                 paused=queue in paused, consumers=sum(1 for w in workers if consumes(w, queue)),
                 last_started_at=last_starts[queue],
             )
-        reasons = self._health_reasons(per_queue, workers, now)
+        reasons = self._health_reasons(per_queue, workers, now) + self._stranded_reasons(stranded)
         started = [w.started_at for w in workers]
         return ClusterStatus(
             healthy=not reasons,
@@ -141,6 +147,17 @@ class StatusReader:
                     reasons.append(f"queue {queue!r} is stuck: {status.waiting} waiting, "
                                    f"nothing started for {idle:.0f} s")
         return reasons
+
+    def _stranded_reasons(self, stranded: dict[str, Stranded]) -> list[str]:
+        """Messages held by gone workers past the time a live worker's recovery takes them back.
+
+        A live worker recovers them within a second of ``HEARTBEAT_TIMEOUT`` (or, right after a
+        Redis outage, one more ``HEARTBEAT_TIMEOUT``); longer means no live worker runs a pass.
+        """
+        overdue = 2 * self.settings.heartbeat_timeout + 5
+        return [f"{s.count} message(s) of queue {s.queue!r} are held by worker processes gone "
+                f"for {s.dead_for_s:.0f} s and no live worker has put them back"
+                for s in stranded.values() if s.dead_for_s > overdue]
 
     def _oldest_waiting_age(self, queue: str, now: float) -> float:
         """Seconds since the message at the head of the queue was enqueued (0 when none).

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from gabay.cluster.intake import Guard, OwnershipLost, always_owned
 from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
 from gabay.feedback.email import render_feedback_email, subject_for
 from gabay.feedback.model import Feedback
@@ -40,17 +41,24 @@ KIND = "feedback"
 
 @dataclass(frozen=True)
 class FeedbackContext:
-    """What a worker needs to process submissions; the mailer is chosen once, here."""
+    """What a worker needs to process submissions; the mailer is chosen once, here.
+
+    ``guard`` raises OwnershipLost when this process no longer owns the job it runs (see
+    :mod:`gabay.middleware.ownership`); it is called before each side effect: the LLM call, the
+    email, the final job record.
+    """
 
     settings: Settings
     store: JobStore
     records: SentRecords
     mailer: Mailer
+    guard: Guard = always_owned
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis) -> FeedbackContext:
+    def build(cls, settings: Settings, client: redis.Redis,
+              guard: Guard = always_owned) -> FeedbackContext:
         return cls(settings, JobStore(client, settings), SentRecords(client, settings),
-                   build_mailer(settings))
+                   build_mailer(settings), guard)
 
 
 def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
@@ -103,6 +111,8 @@ def process(ctx: FeedbackContext, data: Any, *, final_attempt: bool = True,
     enqueue_record(ctx, submission)
     try:
         return _run(ctx, submission, job_id, hook)
+    except OwnershipLost:
+        raise  # another run owns the job now: it records the outcome
     except (EmailRejected, EmailUncertain) as final:
         reason = str(final)
         ctx.store.update(job_id, lambda record: _unless_done(record, JobStatus.FAILED, reason))
@@ -132,6 +142,7 @@ def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook |
         source = str(record.details.get("feedback_source", "unknown"))
         return _succeed(ctx, job_id, submission, facts, Delivery.from_record(sent), source)
     feedback, source = _feedback(ctx, submission, facts, job_id)
+    ctx.guard()
     ctx.store.stage_started(job_id, "render")
     message = render_feedback_email(ctx.settings, submission, facts, feedback)
     ctx.store.stage_finished(job_id, "render")
@@ -140,6 +151,7 @@ def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook |
     delivery = deliver_once(ctx.mailer, ctx.records, job_id, key, message,
                             eml_name(submission.response_id, job_id), hook)
     ctx.store.stage_finished(job_id, "send")
+    ctx.guard()
     return _succeed(ctx, job_id, submission, facts, delivery, source)
 
 
@@ -149,11 +161,13 @@ def _feedback(ctx: FeedbackContext, submission: Submission, facts: Score,
     details = ctx.store.get(job_id).details
     if isinstance(details.get("feedback"), dict):
         return Feedback.model_validate(details["feedback"]), str(details.get("feedback_source", ""))
+    ctx.guard()
     ctx.store.stage_started(job_id, "feedback")
     def record_call(call: LLMCall) -> None:
         ctx.store.add_call(job_id, call)
 
     feedback, source = write_feedback(ctx.settings, submission, facts, record=record_call)
+    ctx.guard()
 
     def keep(record: JobRecord) -> None:
         record.details["feedback"] = feedback.model_dump()

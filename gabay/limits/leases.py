@@ -1,17 +1,22 @@
 """Concurrency slots as leases in Redis, renewed while the job runs.
 
-One sorted set per capped actor holds its running jobs: member ``<start ms>:<owner>``, score =
-lease expiry (Redis ``TIME``, so hosts' clocks do not matter). Acquire is one Lua script: drop
+One sorted set per capped actor holds its running jobs: member ``<start ms>:<worker id>/<uuid>``,
+score = lease expiry (Redis ``TIME``, so hosts' clocks do not matter). The worker id in the member
+lets the dead-worker recovery (:mod:`gabay.cluster.dead_workers`) give a killed process's slots
+back in the same pass that puts its messages back, and the set of every cap's key (written by
+acquire) tells that pass where to look. Acquire is one Lua script: drop
 expired leases, take a slot if fewer than ``limit`` remain, else estimate when a slot is likely
 (see below). A thread in each worker process renews every lease it holds every ``lease / 4``;
 release removes the member and wakes one waiter (a push on a short list that waiters block on).
 
-Bounds: the slot of a killed process (SIGKILL, OOM, lost host) returns by itself at most
-``lease`` after its last renewal, i.e. within ``lease`` of the kill (``lease`` is the broker's
-heartbeat timeout, the same bound after which its unfinished message is requeued). A live holder
-keeps its lease however long it runs; it can lose it only if its process cannot reach Redis for a
-whole lease (it is then presumed dead, exactly like its message). Renewal re-adds such a lease and
-logs a warning, so the count stays truthful. A release that Redis refuses is kept and tried
+Bounds: the slot of a killed process (SIGKILL, OOM, lost host) returns when the recovery pass
+judges the process dead (``HEARTBEAT_TIMEOUT`` + 1 s), or by itself at most ``lease`` after its
+last renewal, whichever comes first (``lease`` is the heartbeat timeout too). A live holder keeps
+its lease however long it runs; it loses it only if its process cannot reach Redis for a whole
+lease (frozen, or cut off: it is then presumed dead, exactly like its message). Renewal never
+brings a lost lease back (another job may hold that slot now): it reports it, and the job's next
+ownership check (:mod:`gabay.middleware.ownership`) takes a free slot again or stops the job.
+A release that Redis refuses is kept and tried
 again from the same thread (four times a second) until it succeeds or the lease has run out by
 itself: a slot never stays taken longer than its lease because Redis had a bad moment.
 
@@ -49,7 +54,8 @@ if not now then
 end
 """
 
-# KEYS: holders, stats. ARGV: owner, limit, lease ms, reserve (0/1), now ms or '' (tests).
+# KEYS: holders, stats, every cap's holders key. ARGV: owner, limit, lease ms, reserve (0/1),
+# now ms or '' (tests).
 ACQUIRE_LUA = _NOW_MS + f"""
 local limit, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -57,6 +63,7 @@ if redis.call('ZCARD', KEYS[1]) < limit then
   local member = string.format('%.0f', now) .. ':' .. ARGV[1]
   redis.call('ZADD', KEYS[1], now + lease, member)
   redis.call('PEXPIRE', KEYS[1], lease * 2)
+  redis.call('SADD', KEYS[3], KEYS[1])
   return {{1, now, now, member}}
 end
 local run = tonumber(redis.call('HGET', KEYS[2], 'avg')) or {DEFAULT_RUN_MS}
@@ -92,14 +99,38 @@ return removed
 """
 
 # KEYS: holders (one per member). ARGV: lease ms, members..., '' (now: Redis TIME).
+# A lease that expired (or was given back by the recovery of a presumed-dead process) is lost.
 RENEW_LUA = _NOW_MS + """
 local lease, lost = tonumber(ARGV[1]), {}
 for i, key in ipairs(KEYS) do
-  if not redis.call('ZSCORE', key, ARGV[i + 1]) then table.insert(lost, ARGV[i + 1]) end
-  redis.call('ZADD', key, now + lease, ARGV[i + 1])
-  redis.call('PEXPIRE', key, lease * 2)
+  local expiry = tonumber(redis.call('ZSCORE', key, ARGV[i + 1]))
+  if expiry and expiry > now then
+    redis.call('ZADD', key, now + lease, ARGV[i + 1])
+    redis.call('PEXPIRE', key, lease * 2)
+  else
+    redis.call('ZREM', key, ARGV[i + 1])
+    table.insert(lost, ARGV[i + 1])
+  end
 end
 return lost
+"""
+
+# KEYS: holders. ARGV: member, limit, lease ms, '' (now: Redis TIME).
+# 1: the lease is held (renewed); 2: it was lost and a free slot was taken again; 0: cap full.
+RECLAIM_LUA = _NOW_MS + """
+local lease = tonumber(ARGV[3])
+local expiry = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if expiry and expiry > now then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  return 1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], lease * 2)
+  return 2
+end
+return 0
 """
 
 
@@ -121,14 +152,16 @@ class Leases:
     """Acquire, renew and release cap slots of one worker process."""
 
     def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int,
-                 renew: bool = True) -> None:
+                 renew: bool = True, worker_id: str = "") -> None:
         self.client = client
+        self.worker_id = worker_id
         self.renewing = renew  # False only in tests that play a dead holder or a fake clock
         self.redis_keys = keys
         self.lease_ms = lease_ms
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._release = client.register_script(RELEASE_LUA)
         self._renew = client.register_script(RENEW_LUA)
+        self._reclaim = client.register_script(RECLAIM_LUA)
         self._held: dict[str, str] = {}  # member -> holders key
         self._releases: list[tuple[float, list[str], list[object]]] = []  # (give up at, keys, args)
         self._lock = threading.Lock()
@@ -142,9 +175,10 @@ class Leases:
     def acquire(self, name: str, limit: int, reserve: bool, now: int | None = None) -> Attempt:
         """Take a slot, or say when one is expected (and reserve that time if ``reserve``)."""
         holders, stats, _ = self.keys(name)
-        owner = uuid.uuid4().hex
+        owner = f"{self.worker_id}/{uuid.uuid4().hex}"
         args = [owner, limit, self.lease_ms, int(reserve), "" if now is None else now]
-        acquired, at_now, at, member = self._acquire(keys=[holders, stats], args=args)
+        acquired, at_now, at, member = self._acquire(
+            keys=[holders, stats, self.redis_keys.cap_index], args=args)
         attempt = Attempt(bool(acquired), int(at_now), int(at), _text(member))
         if attempt.acquired:
             with self._lock:
@@ -188,7 +222,7 @@ class Leases:
         return self.client.blpop([self.keys(name)[2]], timeout=timeout) is not None
 
     def renew(self) -> list[str]:
-        """Extend every lease this process holds; returns leases that had expired (re-added)."""
+        """Extend every lease this process holds; returns the ones found lost (not re-added)."""
         with self._lock:
             if not self._held:
                 return []
@@ -196,6 +230,16 @@ class Leases:
             keys = [self._held[m] for m in members]
             lost = self._renew(keys=keys, args=[self.lease_ms, *members, ""])
         return [_text(m) for m in lost]
+
+    def reclaim(self, name: str, member: str, limit: int) -> bool:
+        """Is lease ``member`` still held (renewed now), or could a free slot be taken again?
+
+        False: the lease is lost and the cap is full; the job must not go on.
+        """
+        outcome = int(self._reclaim(keys=[self.keys(name)[0]], args=[member, limit, self.lease_ms, ""]))
+        if outcome == 2:
+            logger.warning("Lease %s had been lost; took a free slot again.", member)
+        return outcome > 0
 
     def close(self) -> None:
         """Stop renewing and give back every slot still held (the process is going away)."""
@@ -225,7 +269,8 @@ class Leases:
                 if self.renewing and time.monotonic() - renewed_at >= renew_every * 0.9:
                     renewed_at = time.monotonic()
                     for member in self.renew():
-                        logger.warning("Lease %s had expired while its job ran; renewed it.", member)
+                        logger.warning("Lease %s was lost while its job ran (this process was "
+                                       "frozen or cut off from Redis for a whole lease).", member)
             except redis.RedisError as exc:
                 logger.warning("Renewing concurrency leases failed: %s", exc)
 

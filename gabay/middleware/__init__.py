@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import redis
 from dramatiq.middleware import (
     AgeLimit,
@@ -16,6 +14,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from gabay.cluster.dead_workers import DeadWorkers
 from gabay.cluster.intake import Intake
 from gabay.cluster.monitor import MonitorElection
 from gabay.cluster.pause_flags import PauseFlags
@@ -30,6 +29,7 @@ from gabay.middleware.delayed import DelayedMessages
 from gabay.middleware.draining import Draining
 from gabay.middleware.excluded_queues import ExcludedQueues
 from gabay.middleware.monitoring import MonitorLine
+from gabay.middleware.ownership import Ownership
 from gabay.middleware.pause import Pause
 from gabay.middleware.rate_limit import RateLimits
 from gabay.middleware.recovery import Recovery
@@ -42,12 +42,12 @@ from gabay.settings import Settings
 
 
 def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
-                     run_maintenance: Callable[[str, bool], None]) -> list[Middleware]:
+                     dead_workers: DeadWorkers) -> list[Middleware]:
     """Dramatiq's defaults without Prometheus (it binds 0.0.0.0 and keeps stale files), then ours.
 
     Every middleware gets its collaborators here, built once from ``settings`` and ``client``:
-    ``intake`` is this worker process's (its id is the broker's), ``run_maintenance`` the broker's
-    dead-worker recovery pass.
+    ``intake`` is this worker process's (its id is the broker's), ``dead_workers`` the broker's
+    heartbeat and dead-worker recovery.
 
     Order matters: ``before_*`` hooks run in list order, ``after_*`` hooks in reverse. Stats sits
     before Retries so that its ``after_process_message`` runs after Retries decided (it sees final
@@ -59,6 +59,8 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
     keys = settings.keys
     lease_ms = round(settings.heartbeat_timeout * 1000)
     buffer = StatsBuffer(StatsWriter(client, settings), intake.worker_id, lease_ms)
+    leases = Leases(client, keys, lease_ms, worker_id=intake.worker_id)
+    caps = ConcurrencyCaps(leases, intake)
     stack: list[Middleware] = [
         AgeLimit(),
         TimeLimit(),
@@ -70,10 +72,11 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         CurrentMessage(),
         Draining(intake, settings.drain_timeout),
         Pause(PauseFlags(client, settings), intake),
-        ConcurrencyCaps(Leases(client, keys, lease_ms), intake),
+        caps,
         RateLimits(RedisWindow(client, keys), intake),
+        Ownership(client, keys, intake, caps, leases, dead_workers, settings.heartbeat_timeout),
         RunningJobs(buffer),  # after the gates: only real starts count as running
-        Recovery(run_maintenance, intake, grace=settings.heartbeat_timeout),
+        Recovery(dead_workers, intake, grace=settings.heartbeat_timeout),
         DelayedMessages(),
         WorkerRegistration(WorkerRegistry(client, settings), intake),
         RestartOnRequest(client, keys),

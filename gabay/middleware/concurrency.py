@@ -64,6 +64,11 @@ class ConcurrencyCaps(Middleware):
             return
         self._take_slot(broker, message, _limit_of(option))
 
+    def slot_of(self, message: dramatiq.Message) -> tuple[str, int] | None:
+        """(lease, limit) of the slot held for ``message``, if its actor is capped."""
+        slot = self._slots.get(id(message))
+        return (slot.member, slot.limit) if slot is not None else None
+
     def after_process_message(self, broker: Broker, message: dramatiq.Message, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
         self._give_back(message, finished=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from gabay.cluster.intake import Guard, always_owned
 from gabay.errors import JobFinished
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall, StageTiming
 from gabay.llm.providers import complete_with_fallback, offline_call, provider_chain
@@ -42,11 +43,18 @@ def stage_name(base: str, round_: int) -> str:
 
 
 class QuestionStages:
-    """The stage logic, bound to a job store and settings."""
+    """The stage logic, bound to a job store and settings.
 
-    def __init__(self, store: JobStore, settings: Settings) -> None:
+    ``guard`` raises OwnershipLost when this process no longer owns the stage message it runs
+    (see :mod:`gabay.middleware.ownership`): it is called when a stage begins (before its LLM call)
+    and before its outcome is written (and the next stage sent).
+    """
+
+    def __init__(self, store: JobStore, settings: Settings,
+                 guard: Guard = always_owned) -> None:
         self.store = store
         self.settings = settings
+        self.guard = guard
 
     def begin(self, job_id: str, stage: str) -> None:
         """Start (or restart) a stage: its timing, and no calls or details left from a first run.
@@ -54,6 +62,8 @@ class QuestionStages:
         A finished job is never reopened by a stage: a late duplicate of one of its messages
         raises JobFinished (only ``regenerate`` reopens a job, before its first stage).
         """
+        self.guard()
+
         def change(record: JobRecord) -> None:
             if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                 raise JobFinished(f"job {job_id} already {record.status}; stage {stage} not run again")
@@ -67,6 +77,8 @@ class QuestionStages:
 
     def finish(self, job_id: str, stage: str, **details: object) -> None:
         """Record the stage's outcome and its end time, in one write."""
+        self.guard()
+
         def change(record: JobRecord) -> None:
             record.details[stage] = details
             timing = record.stages.setdefault(stage, StageTiming(started_at=time.time()))

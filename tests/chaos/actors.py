@@ -68,3 +68,40 @@ def fails_once(token: str) -> None:
             time.sleep(0.02)
         raise RuntimeError(f"{token} fails on its first run")
     _write("end", token)
+
+
+OTHER_QUEUE = "gabay-chaos-other"
+
+
+def _hold(name: str, limit: float = 60.0) -> None:
+    """Wait while the test keeps ``<records>/<name>.hold`` in place (at most ``limit`` seconds)."""
+    flag = Path(os.environ["GABAY_CHAOS_RECORDS"]) / f"{name}.hold"
+    deadline = time.monotonic() + limit
+    while flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@dramatiq.actor(queue_name=OTHER_QUEUE, max_retries=3)
+def elsewhere(token: str) -> None:
+    """On a queue of its own, so that a test can leave it without a live consumer."""
+    _write("start", token)
+    _hold(token)
+    _write("end", token)
+
+
+@dramatiq.actor(queue_name=QUEUE, max_concurrency=3, max_retries=3)
+def three_at_once(token: str, hold: str) -> None:
+    """Cap 3; runs while ``<hold>.hold`` exists."""
+    _write("start", token)
+    _hold(hold)
+    _write("end", token)
+
+
+@dramatiq.actor(queue_name=QUEUE, max_concurrency=1, max_retries=3)
+def guarded(token: str, hold: str) -> None:
+    """Cap 1; waits, then checks it still owns the job before its side effect (``effect``)."""
+    _write("start", token)
+    _hold(hold)
+    dramatiq.get_broker().ownership.check()  # type: ignore[attr-defined]
+    _write("effect", token)
+    _write("end", token)

@@ -33,18 +33,25 @@ class Cluster:
         self.workers: list[WorkerProcess] = []
 
     def start_workers(self, *, processes: int = 1, threads: int = 4,
-                      env: dict[str, str] | None = None) -> WorkerProcess:
+                      env: dict[str, str] | None = None,
+                      queues: tuple[str, ...] = (QUEUE,)) -> WorkerProcess:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": self.server.url,
                     "GABAY_CHAOS_RECORDS": str(self.records), **(env or {})}
         log = self.tmp_path / f"workers-{len(self.workers)}.log"
         process = WorkerProcess(full_env, log, processes=processes, threads=threads,
-                                queues=(QUEUE,), modules=MODULES)
+                                queues=queues, modules=MODULES)
         self.workers.append(process)
         return process.start(self.client, self.keys.namespace)
 
-    def send(self, actor: str, *args: Any) -> None:
-        self.sender.enqueue(dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args,
+    def send(self, actor: str, *args: Any, queue: str = QUEUE) -> None:
+        self.sender.enqueue(dramatiq.Message(queue_name=queue, actor_name=actor, args=args,
                                              kwargs={}, options={}))
+
+    def hold(self, name: str) -> Path:
+        """Create ``<records>/<name>.hold``: actors waiting on ``name`` wait until it is removed."""
+        flag = self.records / f"{name}.hold"
+        flag.touch()
+        return flag
 
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
         lines = [json.loads(line) for path in sorted(self.records.glob("*.jsonl"))

@@ -111,17 +111,23 @@ class WorkerProcess(LoggedProcess):
         self.processes = processes
 
     def start(self, client: redis.Redis, namespace: str, timeout: float = 30.0) -> Self:
-        """Start and wait until every worker process heartbeats in ``namespace`` on ``client``."""
-        return self.launch().wait_booted(client, namespace, timeout)
+        """Start and wait until every worker process heartbeats in ``namespace`` on ``client``.
 
-    def wait_booted(self, client: redis.Redis, namespace: str, timeout: float = 30.0) -> Self:
+        Heartbeats of processes that were there before (other workers) do not count.
+        """
+        before = set(client.zrange(f"{namespace}:__heartbeats__", 0, -1))
+        return self.launch().wait_booted(client, namespace, timeout, others=before)
+
+    def wait_booted(self, client: redis.Redis, namespace: str, timeout: float = 30.0,
+                    others: set[bytes] | None = None) -> Self:
         """After ``launch``: wait for a heartbeat of every worker process since the launch."""
         key = f"{namespace}:__heartbeats__"
 
         def booted() -> bool:
             if not self.running():
                 raise AssertionError(f"workers exited with {self.wait()}:\n{self.log()}")
-            return client.zcount(key, self.launched_ms, "+inf") >= self.processes
+            fresh = set(client.zrangebyscore(key, self.launched_ms, "+inf")) - (others or set())
+            return len(fresh) >= self.processes
 
         wait_for(booted, timeout=timeout, message="worker processes to boot")
         return self
