@@ -30,12 +30,13 @@ Outside a worker (a test calling a pipeline directly, the CLI) ``check`` does no
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import Any
 
 import dramatiq
 import redis
 from dramatiq import Broker, Middleware
-from dramatiq.middleware import CurrentMessage
 
 from gabay.cluster.dead_workers import DeadWorkers
 from gabay.cluster.intake import Intake, OwnershipLost
@@ -58,15 +59,24 @@ class Ownership(Middleware):
         self.leases = leases
         self.dead_workers = dead_workers
         self.suspect_after = heartbeat_timeout / 3
+        self._running = threading.local()  # .message: the job this worker thread runs
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
         last_beat = self.dead_workers.last_beat
         if last_beat is not None and time.monotonic() - last_beat > self.suspect_after:
             self.verify(message)
+        self._running.message = message
+
+    def after_process_message(self, broker: Broker, message: dramatiq.Message, *,
+                              result: Any = None, exception: BaseException | None = None) -> None:
+        self._running.message = None
+
+    def after_skip_message(self, broker: Broker, message: dramatiq.Message) -> None:
+        self._running.message = None
 
     def check(self) -> None:
         """Raise OwnershipLost unless this process still owns the job running in this thread."""
-        message = CurrentMessage.get_current_message()
+        message = getattr(self._running, "message", None)
         if message is None or "redis_message_id" not in message.options:
             return
         self.verify(message)
