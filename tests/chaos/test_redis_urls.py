@@ -30,7 +30,7 @@ from gabay.cluster.connection import (
 )
 from gabay.errors import ConfigError
 from gabay.settings import Settings, load_settings
-from tests.chaos.redis_server import free_port
+from tests.chaos.redis_server import free_port, server_binary, supports_tls
 from tests.chaos.sentinel import (
     DATA_PASSWORD,
     SENTINEL_PASSWORD,
@@ -109,6 +109,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     """A throwaway CA, a server certificate for IP 127.0.0.1 only, and a client certificate."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make test certificates")
+    if not supports_tls(server_binary()):
+        pytest.skip(f"{server_binary()} was built without TLS (install Debian's redis-server)")
     cwd = tmp_path_factory.mktemp("tls")
     _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-sha256", "-subj", "/CN=gabay-test-ca",
