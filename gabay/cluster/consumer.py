@@ -9,12 +9,14 @@
   the process lives.)
 - An ack or nack that fails for any Redis error is raised as Dramatiq's ``ConnectionClosed``, on
   which Dramatiq retries it until it succeeds; an unacked id would run again one day.
+- Its pauses (may not fetch, fetch backoff) end early on :meth:`GabayConsumer.wake`: the drain
+  wakes a stopped consumer at once instead of letting the shutdown wait out ``IDLE_CHECK``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +46,12 @@ class GabayConsumer(_RedisConsumer):
         self.intake = intake
         self.failed_fetches = 0
         self.outage = Outage(logger, f"Fetching from {queue_name}")
+        self._woken = threading.Event()
 
     def __next__(self) -> Any:
         if not self.intake.may_fetch(self.queue_name):
             self._return_cache()
-            time.sleep(IDLE_CHECK)
+            self._woken.wait(IDLE_CHECK)
             return None
         try:
             message = super().__next__()
@@ -62,7 +65,12 @@ class GabayConsumer(_RedisConsumer):
     def _fetch_failed(self, exc: Exception) -> None:
         self.failed_fetches += 1
         self.outage.failed(exc)
-        time.sleep(min(IDLE_CHECK * 2 ** min(self.failed_fetches - 1, 4), MAX_FETCH_BACKOFF))
+        self._woken.wait(min(IDLE_CHECK * 2 ** min(self.failed_fetches - 1, 4), MAX_FETCH_BACKOFF))
+
+    def wake(self) -> None:
+        """End the current pause and skip every later one: only for a consumer thread told to stop
+        (it leaves its loop at the next return), so that the shutdown does not wait for it."""
+        self._woken.set()
 
     def _return_cache(self) -> None:
         """Fetched but not yet handed to the worker: put back at once."""

@@ -22,12 +22,27 @@ the group and from Dramatiq's main process, which forwards its own. A repeat of 
 within ``REPEAT_WINDOW`` seconds is therefore the same request and is ignored. A signal sent again
 later still stops the process at once (Dramatiq's behaviour), and so does SIGKILL; the messages
 of a process stopped that way come back after ``HEARTBEAT_TIMEOUT``.
+
+The exit follows the last job within a few tens of milliseconds:
+
+- When the drain ends, the consumer threads are stopped and woken (they fetch nothing any more),
+  instead of Dramatiq stopping them after its join and each finishing its ``IDLE_CHECK`` pause.
+- Dramatiq's main process copies its worker processes' log pipes on a thread that waits up to
+  1 s per turn, and it joins that thread before it exits: woken by this process's pipe closing
+  *before* it noticed the exit, it would wait another full second. So at exit a small helper
+  process keeps a copy of the pipe open until this process has been reaped, plus
+  ``LOG_PIPE_GRACE``; the pipe then closes after the main process stopped its log thread, which
+  ends at once. (Without the helper, or if it comes too late, the main process just exits 1 s
+  later, as before.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -38,6 +53,7 @@ from typing import Any
 import redis
 from dramatiq import Broker, Message, Middleware, Worker
 from dramatiq.common import iter_queue
+from dramatiq.compat import StreamablePipe
 
 from gabay.cluster.intake import Intake
 
@@ -47,6 +63,26 @@ logger = logging.getLogger(__name__)
 RESWEEP_EVERY = 0.25
 #: A repeat of the signal within this many seconds is the same stop request (a group signal).
 REPEAT_WINDOW = 1.0
+#: How long the log pipe stays open after this process was reaped (the main process then stops
+#: its log thread: a few Python lines), in seconds.
+LOG_PIPE_GRACE = 0.02
+
+#: The helper of ``_hold_log_pipe_past_exit``: its stdin ends when this process exits; it waits
+#: until the main process reaped it (the pid is gone), then the grace, then exits, closing the
+#: copy of the log pipe it inherited. It gives up after 10 s.
+_LOG_PIPE_HOLDER = """
+import os, sys, time
+pid, grace = int(sys.argv[1]), float(sys.argv[2])
+os.read(0, 1)
+give_up = time.monotonic() + 10
+while time.monotonic() < give_up:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    time.sleep(0.002)
+time.sleep(grace)
+"""
 
 Handler = Callable[[int, FrameType | None], Any]
 
@@ -66,6 +102,7 @@ class Draining(Middleware):
         self._swept = threading.Lock()
         self._sweep_done = False
         self._worker: Worker | None = None
+        self._exit_pipe: int | None = None  # the log pipe helper's stdin; kept open until exit
 
     # -- the signal ---------------------------------------------------------------------------------
 
@@ -137,18 +174,33 @@ class Draining(Middleware):
             self._sweep()  # anything a fetch in flight at the signal delivered since
         if not unfinished:
             logger.info("All active jobs completed")
-            return
-        count = self._put_back([(m.queue_name, m) for m, _ in unfinished], acked_later=True)
-        busy = {ident for _, ident in unfinished}
-        for thread in worker.workers:
-            if thread.ident in busy:
-                thread.stop()
-        worker.workers[:] = [t for t in worker.workers if t.ident not in busy]
-        logger.warning("Drain timeout reached: requeued %d unfinished job(s)", count)
+        else:
+            count = self._put_back([(m.queue_name, m) for m, _ in unfinished], acked_later=True)
+            busy = {ident for _, ident in unfinished}
+            for thread in worker.workers:
+                if thread.ident in busy:
+                    thread.stop()
+            worker.workers[:] = [t for t in worker.workers if t.ident not in busy]
+            logger.warning("Drain timeout reached: requeued %d unfinished job(s)", count)
+        self._stop_consumers(worker)
+
+    def _stop_consumers(self, worker: Worker) -> None:
+        """Nothing is fetched or handed over any more: let the consumer threads end now.
+
+        Dramatiq stops them only after joining the worker threads, and each then finishes its
+        pause. The finished jobs' acks do not need them (a worker thread acks through the
+        consumer object, which stays open until Dramatiq closes it).
+        """
+        for thread in list(worker.consumers.values()):
+            thread.stop()
+            consumer = getattr(thread, "consumer", None)
+            if consumer is not None and hasattr(consumer, "wake"):
+                consumer.wake()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         if self._begun_at is not None:
             logger.info("Graceful shutdown completed in %.1f s", time.monotonic() - self._begun_at)
+        self._exit_pipe = _hold_log_pipe_past_exit()
 
     # -- messages -----------------------------------------------------------------------------------
 
@@ -223,3 +275,29 @@ class Draining(Middleware):
                 logger.error("Could not put back %d message(s) of %s (they come back after the "
                              "heartbeat timeout): %s", len(messages), name, exc)
         return count
+
+
+# -- the exit ---------------------------------------------------------------------------------------
+
+def _hold_log_pipe_past_exit() -> int | None:
+    """In a worker process of the ``dramatiq`` command: start the helper of the module docstring.
+
+    Returns the write end of the helper's stdin, to be kept open until this process ends.
+    """
+    log_pipe = sys.stderr
+    if not isinstance(log_pipe, StreamablePipe) or not sys.executable:
+        return None  # an in-process Worker: no main process waits on a pipe
+    read_end, write_end = os.pipe()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _LOG_PIPE_HOLDER, str(os.getpid()),
+             str(LOG_PIPE_GRACE)],
+            stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(log_pipe.fileno(),))
+    except (OSError, ValueError) as exc:
+        os.close(write_end)
+        logger.debug("No log pipe helper (the main process exits up to 1 s later): %s", exc)
+        return None
+    finally:
+        os.close(read_end)
+    return write_end
