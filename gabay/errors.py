@@ -67,12 +67,26 @@ class EmailRetryable(EmailError):
         self.maybe_sent = maybe_sent
 
 
+class EmailLogUnavailable(EmailRetryable):
+    """The provider's log of sent emails could not be read, so an uncertain email is not re-sent.
+
+    Raised before any send (fail closed): this attempt sent nothing, an earlier one still may have.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after, maybe_sent=False)
+
+
 class EmailRejected(EmailError):
     """A final email failure (400, 401, 402): fix the configuration or the input."""
 
 
 class EmailUncertain(EmailError):
-    """An earlier attempt may have sent the email and its idempotency key expired: not re-sent."""
+    """An earlier attempt may have sent the email and the provider's log cannot settle it: not re-sent.
+
+    A person checks the provider's logs (the earlier attempt is older than the log can be searched,
+    or the recipient has more logged emails than one search reads).
+    """
 
 
 class JobNotFound(GabayError):

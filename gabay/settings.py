@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     brevo_api_key: SecretStr | None = None
     brevo_base_url: str = "https://api.brevo.com/v3"
     brevo_timeout: float = Field(15.0, gt=0)
+    brevo_log_settle_seconds: float = Field(
+        120.0, ge=0, le=3600,
+        description="seconds after an attempt that may have sent an email before Brevo's email list "
+                    "not showing it is taken to mean it was not sent")
     email_sender: str = "no-reply@gabay.example"
     email_sender_name: str = "Gabay"
     email_outbox_dir: Path | None = None

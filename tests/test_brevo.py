@@ -8,10 +8,10 @@ import pytest
 import requests
 
 from gabay.errors import EmailRejected, EmailRetryable
-from gabay.mail.brevo import BrevoClient
+from gabay.mail.brevo import BrevoClient, email_tag
+from gabay.mail.brevo_log import BrevoLog
 from gabay.mail.mailer import BrevoMailer, OutboxMailer, build_mailer
 from gabay.mail.render import Address, RenderedEmail
-from gabay.mail.sent_records import IDEMPOTENCY_WINDOW
 from gabay.settings import Settings, load_settings
 from tests.fakes import brevo_server
 from tests.fakes.brevo_server import FakeBrevo
@@ -45,10 +45,20 @@ def test_an_accepted_email_returns_brevos_message_id(brevo: FakeBrevo) -> None:
         "subject": "Your feedback",
         "htmlContent": "<p>Hi</p>",
         "textContent": "Hi",
-        "tags": ["gabay-feedback"],
+        "tags": ["gabay-feedback", f"gabay-email:{KEY}"],
         "headers": {"X-Gabay-Response-Id": "r1", "idempotencyKey": KEY},
     }
     assert len(brevo.accepted) == 1
+
+
+def test_every_email_is_tagged_by_its_idempotency_key_and_nothing_personal(brevo: FakeBrevo) -> None:
+    client = BrevoClient(settings_for(brevo))
+    client.send(message("ana@student.example"), KEY)
+    client.send(message("ben@student.example"), "22222222-2222-5333-8444-555555555555")
+
+    tags = [email["tags"][-1] for email in brevo.accepted]
+    assert tags == [email_tag(KEY), email_tag("22222222-2222-5333-8444-555555555555")]
+    assert all("@" not in tag and "Ana" not in tag and "student" not in tag for tag in tags)
 
 
 def test_a_repeated_idempotency_key_means_already_accepted(brevo: FakeBrevo) -> None:
@@ -158,9 +168,10 @@ def test_the_mailer_is_brevo_with_a_key_and_the_outbox_without(brevo: FakeBrevo,
     without = build_mailer(load_settings(email_outbox_dir=tmp_path))
 
     assert isinstance(with_key, BrevoMailer)
-    assert (with_key.via, with_key.resend_window) == ("brevo", IDEMPOTENCY_WINDOW)
+    assert with_key.via == "brevo" and isinstance(with_key.log, BrevoLog)
+    assert with_key.log.session is with_key.client.session  # one pool for sends and log look-ups
     assert isinstance(without, OutboxMailer)
-    assert (without.via, without.resend_window, without.directory) == ("outbox", None, tmp_path)
+    assert (without.via, without.log, without.directory) == ("outbox", None, tmp_path)
 
 
 def test_the_brevo_mailer_sends_every_email_over_one_kept_connection(brevo: FakeBrevo) -> None:

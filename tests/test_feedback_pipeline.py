@@ -115,8 +115,8 @@ def test_a_429_waits_and_then_sends_once(redis_client: redis.Redis, tmp_path: Pa
     assert len(brevo.accepted) == 1 and ctx.store.get(JOB).status is JobStatus.SUCCEEDED
 
 
-def test_a_lost_answer_is_resolved_by_the_idempotency_key(redis_client: redis.Redis, tmp_path: Path,
-                                                          brevo: FakeBrevo) -> None:
+def test_a_lost_answer_is_settled_by_brevos_list_of_sent_emails(redis_client: redis.Redis,
+                                                                  tmp_path: Path, brevo: FakeBrevo) -> None:
     ctx = brevo_context(redis_client, tmp_path, brevo)
     brevo.script(brevo_server.accept_then_drop())
     with pytest.raises(EmailRetryable):
@@ -125,22 +125,40 @@ def test_a_lost_answer_is_resolved_by_the_idempotency_key(redis_client: redis.Re
 
     result = process(ctx, sample("mixed-score"))
 
-    assert result["sent_earlier"] is True and result["message_id"] is None
-    assert len(brevo.accepted) == 1 and len(brevo.requests) == 2
+    # The retry found the email in the list: it records Brevo's message id and sends nothing.
+    assert result["sent_earlier"] is True
+    assert result["message_id"] == brevo.listed[0]["messageId"]
+    assert len(brevo.accepted) == 1 and len(brevo.sends) == 1 and len(brevo.log_queries) == 1
 
 
-def test_an_uncertain_send_older_than_the_key_window_is_not_repeated(
+def test_an_uncertain_send_that_brevo_does_not_list_is_sent_again_however_old(
         redis_client: redis.Redis, tmp_path: Path, brevo: FakeBrevo) -> None:
     ctx = brevo_context(redis_client, tmp_path, brevo)
     brevo.script(brevo_server.server_error(503))
     with pytest.raises(EmailRetryable):
         process(ctx, sample("mixed-score"), final_attempt=False)
-    redis_client.hset(ctx.records.key(JOB), "uncertain_since", time.time() - 26 * 60)
+    an_hour_ago = time.time() - 3600  # past Brevo's 30-minute key and the settle delay
+    redis_client.hset(ctx.records.key(JOB), mapping={"uncertain_since": an_hour_ago,
+                                                     "maybe_sent_until": an_hour_ago})
+
+    process(ctx, sample("mixed-score"))
+
+    assert len(brevo.sends) == 2 and len(brevo.accepted) == 1 and len(brevo.log_queries) == 1
+    assert ctx.store.get(JOB).status is JobStatus.SUCCEEDED
+
+
+def test_an_uncertain_send_older_than_brevos_list_goes_to_a_person(
+        redis_client: redis.Redis, tmp_path: Path, brevo: FakeBrevo) -> None:
+    ctx = brevo_context(redis_client, tmp_path, brevo)
+    brevo.script(brevo_server.server_error(503))
+    with pytest.raises(EmailRetryable):
+        process(ctx, sample("mixed-score"), final_attempt=False)
+    redis_client.hset(ctx.records.key(JOB), "uncertain_since", time.time() - 30 * 86400)
 
     with pytest.raises(EmailUncertain):
         process(ctx, sample("mixed-score"))
 
-    assert len(brevo.requests) == 1
+    assert len(brevo.sends) == 1
     assert ctx.store.get(JOB).status is JobStatus.FAILED
 
 
@@ -159,8 +177,9 @@ def test_an_attempt_waits_while_another_one_holds_the_claim(redis_client: redis.
 def test_a_retry_reuses_the_feedback_instead_of_asking_the_model_again(
         redis_client: redis.Redis, tmp_path: Path, brevo: FakeBrevo) -> None:
     with llm_server.running(responder=feedback_responder) as openai:
+        # No settle delay: the retry finds the list without the email and sends at once.
         ctx = brevo_context(redis_client, tmp_path, brevo, openai_api_key=openai.api_key,
-                            openai_base_url=openai.base_url)
+                            openai_base_url=openai.base_url, brevo_log_settle_seconds=0)
         brevo.script(brevo_server.server_error(500))
         with pytest.raises(EmailRetryable):
             process(ctx, sample("mixed-score"), final_attempt=False)

@@ -4,8 +4,9 @@
 job record and enqueues on ``form-response-processing`` (see :mod:`gabay.actors.validated`). The
 worker validates again, then runs :func:`gabay.feedback.pipeline.process`. Final errors (bad
 input, an email Brevo rejects, an email that may have gone out too long ago to re-send safely)
-go to the dead-letter queue at once; transient ones (Brevo 429/5xx/unreachable, Redis) are
-retried with backoff, a 429 after the ``x-sib-ratelimit-reset`` seconds Brevo asked for.
+go to the dead-letter queue at once; transient ones (Brevo 429/5xx/unreachable, Brevo's list of
+sent emails unreadable, Redis) are retried with backoff, a 429 after the
+``x-sib-ratelimit-reset`` seconds Brevo asked for.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from gabay.feedback.submission import parse_submission
 from gabay.mail.delivery import Hook
 from gabay.queues import FORM_RESPONSE
 
-#: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all: well inside
-#: Brevo's 30-minute idempotency window, so a retry after an unanswered send is deduplicated.
+#: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all. A retry
+#: after an unanswered send first asks Brevo's list of sent emails (see gabay.mail.delivery), and
+#: one that does send again stays inside Brevo's 30-minute idempotency window.
 MAX_RETRIES = 8
 MAX_RETRY_AFTER_MS = 15 * 60 * 1000
 FINAL_ERRORS = (InvalidInput, EmailRejected, EmailUncertain)

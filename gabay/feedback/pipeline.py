@@ -149,7 +149,7 @@ def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook |
     ctx.store.stage_started(job_id, "send")
     key = idempotency_key_for(submission.response_id)
     delivery = deliver_once(ctx.mailer, ctx.records, job_id, key, message,
-                            eml_name(submission.response_id, job_id), hook)
+                            eml_name(submission.response_id, job_id), hook, guard=ctx.guard)
     ctx.store.stage_finished(job_id, "send")
     ctx.guard()
     return _succeed(ctx, job_id, submission, facts, delivery, source)

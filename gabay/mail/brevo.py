@@ -3,7 +3,10 @@
 Retries are the worker's (Dramatiq's backoff), not ours, so that a retry is a fresh message
 attempt that checks the sent record first. Every attempt carries the same idempotency key (in the
 body's ``headers`` object, as Brevo wants it): Brevo answers ``duplicate_parameter`` to a repeat
-within 30 minutes, which means the email was already accepted. Outcomes:
+within 30 minutes, which means the email was already accepted. Every attempt also carries the
+email's own tag (:func:`email_tag`, derived from that key, never from the student's name or
+address), by which :mod:`gabay.mail.brevo_log` finds the email in Brevo's list of sent emails
+when an attempt may have sent it. Outcomes:
 
 - 201: accepted, with a ``messageId``; ``duplicate_parameter``: accepted earlier (no id).
 - 429: :class:`EmailRetryable` with ``retry_after`` from ``x-sib-ratelimit-reset``; surely not sent.
@@ -28,6 +31,13 @@ logger = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate_parameter"
 DEFAULT_RETRY_AFTER = 5.0
+#: Prefix of the tag that names one email in Brevo's logs.
+TAG_PREFIX = "gabay-email:"
+
+
+def email_tag(idempotency_key: str) -> str:
+    """The tag that identifies one email in Brevo's logs: unique per email, free of personal data."""
+    return TAG_PREFIX + idempotency_key
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ def request_body(message: RenderedEmail, idempotency_key: str) -> dict[str, Any]
         "subject": message.subject,
         "htmlContent": message.html,
         "textContent": message.text,
-        "tags": message.tags,
+        "tags": [*message.tags, email_tag(idempotency_key)],
         "headers": {**message.headers, "idempotencyKey": idempotency_key},
     }
 
@@ -87,8 +97,8 @@ class BrevoClient:
 
     def _outcome(self, response: requests.Response) -> BrevoResult:
         status = response.status_code
-        body = _json(response)
-        code, text = str(body.get("code", "")), self._redact(str(body.get("message", "")))[:300]
+        body = json_object(response)
+        code, text = str(body.get("code", "")), redact(str(body.get("message", "")), self._key)[:300]
         if status in (200, 201, 202):
             message_id = body.get("messageId")
             logger.info("Brevo accepted the email: %s", message_id)
@@ -98,14 +108,11 @@ class BrevoClient:
             return BrevoResult(None, duplicate=True)
         detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
         if status == 429:
-            raise EmailRetryable(f"Brevo rate limit reached ({detail})", retry_after=_reset_seconds(response),
+            raise EmailRetryable(f"Brevo rate limit reached ({detail})", retry_after=reset_seconds(response),
                                  maybe_sent=False)
         if status >= 500:
             raise EmailRetryable(f"Brevo server error ({detail})")
         raise EmailRejected(f"Brevo rejected the email ({detail})")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
 
 
 def never_sent(exc: requests.RequestException) -> bool:
@@ -122,7 +129,13 @@ def never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def redact(text: str, key: str) -> str:
+    """``text`` with the API key replaced, so that an echoed key never reaches an error or a log."""
+    return text.replace(key, "[redacted]") if key else text
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON object, or ``{}`` when it is not one."""
     try:
         body = response.json()
     except ValueError:
@@ -130,7 +143,7 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _reset_seconds(response: requests.Response) -> float:
+def reset_seconds(response: requests.Response) -> float:
     """``x-sib-ratelimit-reset``: seconds until the window resets (not an epoch)."""
     try:
         return max(float(response.headers.get("x-sib-ratelimit-reset", "")), 1.0)

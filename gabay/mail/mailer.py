@@ -1,9 +1,10 @@
 """The Mailer: Brevo when ``BREVO_API_KEY`` is set, else the file outbox, chosen once per process.
 
-:func:`build_mailer` makes the choice from the settings; everything after it (the send, the
-window within which re-sending an uncertain email is safe, the name recorded in the sent record)
-asks the mailer instead of looking at the settings again. The Brevo mailer keeps one pooled
-``requests.Session`` for its lifetime, so consecutive emails reuse their HTTPS connections.
+:func:`build_mailer` makes the choice from the settings; everything after it (the send, the log
+that says whether an uncertain email went out, the name recorded in the sent record) asks the
+mailer instead of looking at the settings again. The Brevo mailer keeps one pooled
+``requests.Session`` for its lifetime, shared by its sends and its log look-ups, so consecutive
+requests reuse their HTTPS connections.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from gabay.mail.brevo import BrevoClient
+from gabay.mail.brevo_log import BrevoLog, LoggedEmail
 from gabay.mail.outbox import write_once
 from gabay.mail.render import RenderedEmail, to_mime
-from gabay.mail.sent_records import IDEMPOTENCY_WINDOW
 from gabay.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,28 +45,41 @@ class Delivery:
         return f"{self.via}: {where}"
 
 
+class SentLog(Protocol):
+    """A provider's own record of the emails it accepted (see :mod:`gabay.mail.brevo_log`).
+
+    ``settle_seconds``: how long after an attempt the log may still lack the email it sent.
+    """
+
+    settle_seconds: float
+
+    def find(self, message: RenderedEmail, idempotency_key: str, since: float) -> LoggedEmail | None:
+        """The logged email, None when the log lacks it; raise EmailError when that is unknowable."""
+
+
 class Mailer(Protocol):
     """Sends one rendered email per call; raises gabay.errors.EmailError subclasses.
 
-    ``via`` is the name recorded with a sent email; ``resend_window`` how many seconds after a
-    first uncertain attempt sending again is still safe (None: always).
+    ``via`` is the name recorded with a sent email; ``log`` the provider's log, asked before
+    re-sending an email an earlier attempt may have sent (None: re-sending is always safe).
     """
 
     via: str
-    resend_window: float | None
+    log: SentLog | None
 
     def send(self, message: RenderedEmail, idempotency_key: str, file_name: str) -> Delivery:
         """Send ``message``; ``idempotency_key`` is the same on every attempt of one email."""
 
 
 class BrevoMailer:
-    """Brevo's API, deduplicated by the idempotency key for its 30-minute window."""
+    """Brevo's API: the idempotency key de-duplicates for 30 minutes, its email list for good."""
 
     via = "brevo"
-    resend_window: float | None = IDEMPOTENCY_WINDOW
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
-        self.client = BrevoClient(settings, session or pooled_session(settings.worker_threads))
+        session = session or pooled_session(settings.worker_threads)
+        self.client = BrevoClient(settings, session)
+        self.log: SentLog | None = BrevoLog(settings, session)
 
     def send(self, message: RenderedEmail, idempotency_key: str, file_name: str) -> Delivery:
         result = self.client.send(message, idempotency_key)
@@ -76,7 +90,7 @@ class OutboxMailer:
     """One ``.eml`` file per email; writing it again is a no-op, so re-sending is always safe."""
 
     via = "outbox"
-    resend_window: float | None = None
+    log: SentLog | None = None
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
