@@ -126,12 +126,13 @@ class GabayBroker(RedisBroker):
         """A run failed and Redis refused what follows (its retry): it goes back instead of lost.
 
         Dramatiq would acknowledge the message with no retry scheduled. Put back (or kept until
-        Redis answers), it runs again; that failed attempt is not counted against max_retries.
+        Redis answers) as it is now, with the retry count Retries already raised, it runs again
+        at once (the backoff is not waited) and the failed attempt counts against max_retries.
         """
         logger.warning("%s could not schedule what follows the failed run of message %s (%s: %s); "
                        "it goes back to its queue to run again.", type(middleware).__name__,
                        message.message_id, type(exc).__name__, exc)
-        self.intake.put_back_or_keep(message.queue_name, [message])
+        self.intake.put_back_or_keep(message.queue_name, [message], updated=True)
 
     def _hooks(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
         """The middleware that implement hook ``name`` (not just inherit the no-op), in order.

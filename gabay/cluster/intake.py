@@ -45,6 +45,20 @@ end
 return n
 """
 
+#: PUT_BACK with the message data replaced: ARGV holds (id, encoded message) pairs.
+PUT_BACK_UPDATED = """
+local n = 0
+for i = #ARGV - 1, 1, -2 do
+    local id = ARGV[i]
+    if redis.call("srem", KEYS[1], id) > 0 and redis.call("hexists", KEYS[3], id) > 0 then
+        redis.call("hset", KEYS[3], id, ARGV[i + 1])
+        redis.call("lpush", KEYS[2], id)
+        n = n + 1
+    end
+end
+return n
+"""
+
 
 class PutBack(SkipMessage):
     """Raised from ``before_process_message`` after the delivery was put back in its queue."""
@@ -75,9 +89,11 @@ class Intake:
         self.draining = threading.Event()
         self.pause_state: PauseState | None = None  # set by the Pause middleware
         self._put_back: set[str] = set()
-        self._kept: list[tuple[str, list[Any]]] = []  # (queue, messages) Redis refused to take back
+        # (queue, messages, updated) that Redis refused to take back
+        self._kept: list[tuple[str, list[Any], bool]] = []
         self._lock = threading.Lock()
         self._script = client.register_script(PUT_BACK)
+        self._updating_script = client.register_script(PUT_BACK_UPDATED)
 
     def may_fetch(self, queue_name: str) -> bool:
         """Delay queues keep handing due messages over while paused; only starts are paused."""
@@ -88,12 +104,15 @@ class Intake:
     def is_paused(self, queue_name: str) -> bool:
         return self.pause_state is not None and self.pause_state.is_paused(queue_name)
 
-    def put_back(self, queue_name: str, messages: Iterable[Any], *, acked_later: bool = True) -> int:
+    def put_back(self, queue_name: str, messages: Iterable[Any], *, acked_later: bool = True,
+                 updated: bool = False) -> int:
         """Return ``messages`` (fetched from ``queue_name`` by this process) to the head of it.
 
         ``acked_later``: a worker thread will still post-process these deliveries; remember them
-        so that its ack/nack is skipped. Returns how many ids went back.
+        so that its ack/nack is skipped. ``updated``: store each message as it is now (its options
+        changed, e.g. a retry counted) instead of as it was fetched. Returns how many ids went back.
         """
+        messages = list(messages)
         ids = [m.options["redis_message_id"] for m in messages]
         if not ids:
             return 0
@@ -102,8 +121,12 @@ class Intake:
                 self._put_back.update(ids)
         keys = [self.keys.acks(self.worker_id, queue_name), self.keys.queue(queue_name),
                 self.keys.messages(queue_name)]
+        script, args = self._script, list(ids)
+        if updated:
+            script, args = self._updating_script, [x for m in messages for x in
+                                                   (m.options["redis_message_id"], m.encode())]
         try:
-            return int(self._script(keys=keys, args=ids))
+            return int(script(keys=keys, args=args))
         except redis.RedisError:
             # Not put back: the deliveries stay in this process's acks set and must be acked.
             if acked_later:
@@ -111,18 +134,19 @@ class Intake:
                     self._put_back.difference_update(ids)
             raise
 
-    def put_back_or_keep(self, queue_name: str, messages: list[Any]) -> bool:
+    def put_back_or_keep(self, queue_name: str, messages: list[Any], *, updated: bool = False) -> bool:
         """Put back now (True), or keep them to put back once Redis answers (False).
 
         Either way their ack or nack is skipped: they must run again, in any process.
+        ``updated`` as in :meth:`put_back`.
         """
         try:
-            self.put_back(queue_name, messages)
+            self.put_back(queue_name, messages, updated=updated)
             return True
         except redis.RedisError as exc:
             with self._lock:
                 self._put_back.update(m.options["redis_message_id"] for m in messages)
-                self._kept.append((queue_name, list(messages)))
+                self._kept.append((queue_name, list(messages), updated))
             logger.warning("Could not put back %d message(s) of %s (%s); kept to put back when "
                            "Redis answers.", len(messages), queue_name, type(exc).__name__)
             return False
@@ -138,9 +162,9 @@ class Intake:
         with self._lock:
             kept, self._kept = self._kept, []
         returned = 0
-        for index, (queue_name, messages) in enumerate(kept):
+        for index, (queue_name, messages, updated) in enumerate(kept):
             try:
-                returned += self.put_back(queue_name, messages, acked_later=False)
+                returned += self.put_back(queue_name, messages, acked_later=False, updated=updated)
             except redis.RedisError:
                 with self._lock:
                     self._kept[:0] = kept[index:]

@@ -151,3 +151,5 @@ def test_a_failed_run_whose_retry_redis_refuses_runs_again_instead_of_being_lost
     wait_for(lambda: tokens(cluster, "end")["f1"] == 1, timeout=30, message="the second run")
     assert tokens(cluster, "start")["f1"] == 2
     assert cluster.client.zcard(cluster.keys.dead_letters(QUEUE)) == 0
+    # The failed attempt was real: it counts against max_retries like any failure.
+    assert [e["retries"] for e in cluster.events("start") if e["token"] == "f1"] == [0, 1]
