@@ -16,12 +16,19 @@ Middleware error (Redis refusing a limit's script, a timeout, a bug), the messag
 It goes back to the head of its queue (kept in memory until Redis takes it, see
 :mod:`gabay.cluster.intake`) without spending a retry, and the worker thread pauses a little,
 longer while the failures go on. Dramatiq itself would log the error and run the message.
+
+Two changes to ``enqueue``, both keeping Dramatiq's message format and ``actor.send()``:
+a message sent with a delay (a retry's backoff, a deferral, ``send_with_options(delay=...)``)
+waits in gabay's due set (:mod:`gabay.cluster.due`) instead of Dramatiq's delay queue, so that a
+message due now never waits behind messages due later; and an urgent or high priority message
+(:mod:`gabay.limits.priority`) goes to the head of its queue.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -34,7 +41,9 @@ from gabay.cluster.clock import RedisClock
 from gabay.cluster.connection import connect
 from gabay.cluster.consumer import GabayConsumer
 from gabay.cluster.dead_workers import DeadWorkers
+from gabay.cluster.due import DueSet
 from gabay.cluster.intake import Intake, PutBack
+from gabay.limits.priority import PRIORITY_OPTION, parse_priority
 from gabay.middleware import build_middleware
 from gabay.middleware.ownership import Ownership
 from gabay.settings import Settings
@@ -44,6 +53,13 @@ logger = logging.getLogger(__name__)
 #: Pause of a worker thread after a gate failed: doubles per failure in a row, up to the maximum.
 GATE_BACKOFF = 0.05
 GATE_BACKOFF_MAX = 2.0
+
+
+# KEYS: queue, messages. ARGV: id, data.
+PUSH_HEAD_LUA = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+"""
 
 
 class GateUnavailable(PutBack):
@@ -75,14 +91,36 @@ class GabayBroker(RedisBroker):
             **kwargs,
         )
         self.clock = RedisClock(self.client)
+        self.due = DueSet(self.client, settings.keys)
+        self._push_head = self.client.register_script(PUSH_HEAD_LUA)
         self.intake = Intake(self.client, settings.keys, self.broker_id)
         self.dead_workers = DeadWorkers(self.client, settings.keys, self.clock, self.heartbeat_timeout,
                                         self.dead_message_ttl)
         self.gate_failures = 0  # in a row, in this process
-        for middleware in build_middleware(settings, self.client, self.intake, self.dead_workers):
+        for middleware in build_middleware(settings, self.client, self.intake, self.dead_workers,
+                                           self.due):
             self.add_middleware(middleware)
         #: What the actors call before a side effect: does this process still own the job?
         self.ownership = next(m for m in self.middleware if isinstance(m, Ownership))
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Dramatiq's enqueue, with delayed messages in the due set and urgent ones at the head."""
+        priority = message.options.get(PRIORITY_OPTION)
+        urgent = priority is not None and parse_priority(priority) < 0  # ValueError: bad priority
+        if delay is None and not urgent:
+            return super().enqueue(message)
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        message.options.pop("eta", None)
+        queue_name, redis_id = message.queue_name, message.options["redis_message_id"]
+        self.emit_before("enqueue", message, delay)
+        if delay is not None:
+            self.due.schedule(queue_name, redis_id, message.encode(), delay)
+        else:
+            self._push_head(keys=[self.settings.keys.queue(queue_name),
+                                  self.settings.keys.messages(queue_name)],
+                            args=[redis_id, message.encode()])
+        self.emit_after("enqueue", message, delay)
+        return message
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "before_" + signal

@@ -101,6 +101,35 @@ class UnknownQueue(GabayError):
     """A queue name that gabay does not know."""
 
 
+# -- results store (gabay/store) --
+
+class StoreUnavailable(GabayError):
+    """The results database does not answer or refused a write; the job retries the write."""
+
+
+class SchemaOutdated(GabayError):
+    """The results database's schema is older (or newer) than this code: run ``gabay db upgrade``."""
+
+
+
+# -- alerts (gabay/alerts) --
+
+class AlertDeliveryFailed(GabayError):
+    """An alert channel did not take a notification; ``permanent``: retrying cannot help (a 4xx)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+
+# -- scheduled jobs (gabay/schedules) --
+
+class UnknownSchedule(GabayError):
+    """A schedule name that the schedules file does not declare."""
+
+
+
 def describe_validation(exc: ValidationError, *, subject: str, limit: int | None = None,
                         names: Literal["path", "variable"] = "path") -> str:
     """Every problem of ``exc`` on one line: ``answers.0.max_points: Input should be ...; ...``.

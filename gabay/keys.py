@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 DELAY_SUFFIX = ".DQ"
 DEAD_SUFFIX = ".XQ"
-#: ``cap_wake(actor)`` is ``cap_holders(actor)`` + this (Lua that has a holders key builds it).
-CAP_WAKE_SUFFIX = ":wake"
+#: ``messages(queue)`` is ``queue(queue)`` + this (Lua that has a queue key builds it).
+MESSAGES_SUFFIX = ".msgs"
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Keys:
 
     def messages(self, queue: str) -> str:
         """The hash of message id -> encoded message of ``queue``."""
-        return f"{self.namespace}:{queue}.msgs"
+        return f"{self.namespace}:{queue}{MESSAGES_SUFFIX}"
 
     def delayed_messages(self, queue: str) -> str:
         return self.messages(queue + DELAY_SUFFIX)
@@ -89,10 +89,6 @@ class Keys:
     def cap_stats(self, actor: str) -> str:
         return self._key("cap", actor) + ":stats"
 
-    def cap_wake(self, actor: str) -> str:
-        """List a release pushes to, so that a waiter blocked on it wakes up."""
-        return self.cap_holders(actor) + CAP_WAKE_SUFFIX
-
     @property
     def cap_index(self) -> str:
         """Set of every cap's holders key (for giving a dead worker's slots back)."""
@@ -103,6 +99,33 @@ class Keys:
 
     def rate_schedule(self, actor: str) -> str:
         return self._key("rate", actor, "schedule")
+
+    # -- waiting: due messages and cap waiting rooms ----------------------------------------------
+
+    def due(self, queue: str) -> str:
+        """Sorted set of the ids of ``queue`` waiting for a time (score: due, Redis clock ms).
+
+        Their data is in ``messages(queue)``; deferrals, retries and delayed sends wait here.
+        """
+        return self._key("due", queue)
+
+    def cap_waiting(self, actor: str) -> str:
+        """Sorted set ``<queue key>|<id>`` of messages waiting for a slot (score: rank)."""
+        return self._key("cap", actor) + ":waiting"
+
+    def cap_waiting_since(self, actor: str) -> str:
+        """The same members as ``cap_waiting``, scored by when they started waiting (ms)."""
+        return self._key("cap", actor) + ":waiting-since"
+
+    def cap_tenants(self, actor: str) -> str:
+        """Hash tenant -> its lane (the rank of its last waiting message) for fair share."""
+        return self._key("cap", actor) + ":tenants"
+
+    @property
+    def cap_waiting_index(self) -> str:
+        """Hash waiting key -> ``<holders> <stats> <waiting-since> <limit> <queue>`` of caps with
+        waiters (what the maintenance pass needs to hand their free slots on)."""
+        return self._key("caps-waiting")
 
     @property
     def pause(self) -> str:
@@ -181,6 +204,60 @@ class Keys:
     def probe(self, token: str) -> str:
         return self._key("probe", token)
 
+    # -- alerts (gabay/alerts) --------------------------------------------------------------------
+
+    def alert_incident(self, rule: str, subject: str) -> str:
+        """Hash of the incident of one rule about one subject (a queue, an actor, a schedule)."""
+        return self._key("alerts", "incident", rule, subject)
+
+    def alert_subjects(self, rule: str) -> str:
+        """Set of the subjects with an incident of ``rule`` (pending, firing or resolving)."""
+        return self._key("alerts", "subjects", rule)
+
+    def alert_cooldown(self, rule: str, subject: str) -> str:
+        """Present for ``ALERT_COOLDOWN`` seconds after a firing alert was sent."""
+        return self._key("alerts", "cooldown", rule, subject)
+
+    def actor_runs(self, minute: int) -> str:
+        """Hash ``<actor>:ok`` / ``<actor>:failed`` -> runs that ended in that minute."""
+        return self._key("alerts", "runs", str(minute))
+
+    def llm_spend_baseline(self, day: str) -> str:
+        """The cumulative LLM cost when the UTC day ``day`` (YYYY-MM-DD) was first evaluated."""
+        return self._key("alerts", "spend-baseline", day)
+
+    @property
+    def missed_schedules(self) -> str:
+        """Hash schedule name -> JSON of its last missed slot, until it runs again."""
+        return self._key("alerts", "missed-schedules")
+
+
     def test(self, *parts: str) -> str:
         """Keys of the test suite's and the benchmarks' own actors, under the same prefix."""
         return self._key("test", *parts)
+
+    # -- scheduled jobs (gabay/schedules) ---------------------------------------------------------
+
+    @property
+    def schedule_leader(self) -> str:
+        """``<fencing token> <identity>`` of the process that fires schedules, with a PX lease."""
+        return self._key("schedules", "leader")
+
+    @property
+    def schedule_fencing(self) -> str:
+        """Counter (INCR) giving each new leadership term its fencing token."""
+        return self._key("schedules", "fencing")
+
+    @property
+    def schedule_paused(self) -> str:
+        """Hash of schedule name -> ``1`` for each paused schedule."""
+        return self._key("schedules", "paused")
+
+    def schedule_state(self, name: str) -> str:
+        """Hash of one schedule: the last slot handled, the last run (message id, outcome)."""
+        return self._key("schedules", "state", name)
+
+    def schedule_history(self, name: str) -> str:
+        """List of one schedule's latest fires and misfire skips (JSON, newest first)."""
+        return self._key("schedules", "history", name)
+

@@ -30,6 +30,10 @@ from gabay.limits.rates import Rate, parse_rate
 MODEL_SHUTDOWN_DATES = {"gpt-4o-mini": dt.date(2027, 1, 14), "gpt-4o-mini-2024-07-18": dt.date(2027, 1, 14)}
 #: Retired names that now fail with HTTP 400.
 RETIRED_MODELS = {"deepseek-chat": "deepseek-flash", "deepseek-reasoner": "deepseek-flash"}
+# -- alerts (gabay/alerts) --
+#: The alert rules, by the names ALERT_DISABLED_RULES accepts (each is a class in gabay/alerts).
+ALERT_RULE_NAMES = ("dead_letter", "failure_rate", "queue_depth", "queue_age", "no_consumer",
+                    "redis_unreachable", "llm_spend", "missed_schedule")
 
 
 def default_data_dir() -> Path:
@@ -96,6 +100,9 @@ class Settings(BaseSettings):
     enable_form_response_worker: bool = True
     form_response_concurrency: int = Field(3, ge=1, le=1000)
     form_response_rate_limit: Annotated[Rate, NoDecode] = Field(default_factory=lambda: parse_rate("10/m"))
+    feedback_tenant: Literal["teacher", "form", "none"] = Field(
+        "teacher", description="fair share of the feedback worker between teachers (their "
+                               "pseudonymous id), exams, or none")
     question_generation_concurrency: int = Field(3, ge=1, le=1000)
     worker_processes: int = Field(2, ge=1, le=64)
     worker_threads: int = Field(8, ge=1, le=256)
@@ -110,6 +117,100 @@ class Settings(BaseSettings):
     # Dashboard
     dashboard_username: str = "admin"
     dashboard_password: SecretStr | None = None
+
+    # -- results store (gabay/store) --
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL of the results database (secret: it may hold a password); "
+                          "none: an SQLite file in GABAY_DATA_DIR")
+    data_retention_days: int | None = Field(
+        None, ge=1, le=36500,
+        description="days after which stored submissions are anonymised; none: kept until forgotten")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = value.get_secret_value().partition("://")[0] if value is not None else "sqlite"
+        if scheme not in {"postgresql", "postgres", "postgresql+psycopg", "sqlite", "sqlite+pysqlite"}:
+            raise ValueError("must be a postgresql:// (psycopg 3) or sqlite:/// URL")
+        return value
+
+    # -- alerts (gabay/alerts) --
+    alert_email_to: str | None = Field(
+        None, description="operators' address(es) for alert emails, comma-separated")
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="generic JSON webhook for alerts (secret: such URLs often hold a token)")
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the alert webhook's X-Gabay-Signature header")
+    alert_dashboard_url: str | None = Field(None, description="dashboard link put in alerts")
+    alert_interval: float = Field(10.0, gt=0, le=3600, description="seconds between evaluations")
+    alert_cooldown: float = Field(
+        900.0, ge=0, le=7 * 24 * 3600,
+        description="seconds after a firing alert before the same rule and subject fire again")
+    alert_disabled_rules: Annotated[frozenset[str], NoDecode] = Field(
+        default_factory=frozenset, description="comma-separated rule names that never fire")
+    alert_dead_letter_window: float = Field(
+        3600.0, gt=0, description="seconds a dead letter keeps its queue's incident open")
+    alert_failure_rate: float = Field(0.2, gt=0, le=1, description="failed share of an actor's runs")
+    alert_failure_min_runs: int = Field(20, ge=1, description="runs in the window before the rate counts")
+    alert_failure_window: float = Field(600.0, ge=60, le=7200, description="seconds (whole minutes)")
+    alert_queue_depth: int = Field(1000, ge=1, description="waiting messages of one queue")
+    alert_queue_age: float = Field(900.0, gt=0, description="seconds the oldest waiting message waited")
+    alert_no_consumer_after: float = Field(
+        60.0, ge=0, description="seconds a queue has work and no live consumer before it alerts")
+    alert_redis_down_after: float = Field(
+        30.0, ge=0, description="seconds a process cannot reach Redis before it alerts by itself")
+    alert_llm_daily_budget_usd: float | None = Field(
+        None, gt=0, description="LLM spend per UTC day; none: the rule is off")
+    alert_http_timeout: float = Field(10.0, gt=0, le=120, description="seconds per webhook request")
+    alert_http_retries: int = Field(3, ge=0, le=10, description="retries of a 429, 5xx or lost request")
+
+    @field_validator("alert_disabled_rules", mode="before")
+    @classmethod
+    def _alert_rule_names(cls, value: Any) -> frozenset[str]:
+        names = value.split(",") if isinstance(value, str) else list(value or ())
+        cleaned = frozenset(str(name).strip() for name in names if str(name).strip())
+        unknown = sorted(cleaned - set(ALERT_RULE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; known: {', '.join(ALERT_RULE_NAMES)}")
+        return cleaned
+
+    @field_validator("alert_email_to")
+    @classmethod
+    def _alert_addresses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        for number, address in enumerate(addresses, 1):
+            local, _, domain = address.partition("@")
+            malformed = not local or "@" in domain or "." not in domain.strip(".")
+            if malformed or any(c in address for c in " <>\t"):
+                raise ValueError(f"address {number} is not a plain email address (name@domain)")
+        return ",".join(addresses) or None
+
+    # -- scheduled jobs (gabay/schedules) --
+    schedules_file: Path | None = Field(
+        None, description="TOML file declaring the scheduled jobs; none: no schedules")
+    schedule_timezone: str = Field(
+        "Asia/Manila", description="IANA time zone of the schedules that name none")
+    schedule_lease_seconds: float = Field(
+        10.0, ge=0.5, le=300, description="seconds the schedules' leader holds its lease unrenewed")
+    schedule_tick_seconds: float = Field(
+        0.5, ge=0.05, le=10, description="seconds between the leader's checks for due schedules")
+    schedule_overrides: dict[str, str] = Field(
+        default_factory=lambda: schedule_variables(),
+        description="the SCHEDULES_<NAME>_<FIELD> variables of the environment and .env")
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo  # imported here: the scheduled jobs keep to their block
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Manila)") from None
+        return value
 
     @field_validator("form_response_rate_limit", mode="before")
     @classmethod
@@ -174,6 +275,26 @@ class Settings(BaseSettings):
                     "set OPENAI_CHAT_MODEL / OPENAI_FEEDBACK_MODEL to its replacement (gpt-6-luna)"
                 )
         return sorted(warnings)
+
+
+# -- scheduled jobs (gabay/schedules) --
+#: Variables ``SCHEDULES_<NAME>_<FIELD>`` override one field of one schedule (gabay.schedules.config).
+SCHEDULE_VARIABLE_PREFIX = "SCHEDULES_"
+
+
+def schedule_variables(env_file: Path = Path(".env")) -> dict[str, str]:
+    """The schedule overrides: ``SCHEDULES_*`` variables of ``.env``, then of the environment (wins).
+
+    ``SCHEDULES_FILE`` is a plain setting, not an override.
+    """
+    from dotenv import dotenv_values  # imported here: the scheduled jobs keep to their block
+
+    found: dict[str, str] = {}
+    if env_file.is_file():
+        found.update({k.upper(): v for k, v in dotenv_values(env_file).items() if v is not None})
+    found.update({k.upper(): v for k, v in os.environ.items()})
+    return {k: v for k, v in sorted(found.items())
+            if k.startswith(SCHEDULE_VARIABLE_PREFIX) and k != "SCHEDULES_FILE"}
 
 
 def load_settings(**overrides: Any) -> Settings:

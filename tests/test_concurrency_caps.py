@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import heapq
-import random
-import threading
 import time
 
+import dramatiq
 import pytest
 import redis
 
-from gabay.limits.leases import Leases
-from gabay.limits.waiting import HOLD_MS, LEAD_MS, deferral_delay
+from gabay.keys import Keys
+from gabay.limits.leases import AGE_LIMIT_MS, Leases, Waiter
+from gabay.limits.priority import PRIORITIES
 from gabay.settings import Settings
 from tests.support.limit_checks import (
     MODULES,
@@ -28,63 +27,187 @@ NOW = 1_900_000_000_000  # milliseconds
 
 @pytest.fixture
 def leases(redis_client: redis.Redis, settings: Settings) -> Leases:
-    leases = Leases(redis_client, settings.keys, lease_ms=400, renew=False)
+    leases = Leases(redis_client, settings.keys, lease_ms=400, renew=False, worker_id=WORKER)
     yield leases
     leases.close()
 
 
-# --- leases ---------------------------------------------------------------------------------
+# --- leases and the waiting room -------------------------------------------------------------
+
+WORKER = "w-test"
+QUEUE = "cap-test"
+
+
+def deliver(client: redis.Redis, keys: Keys, token: str, **options: object) -> dramatiq.Message:
+    """A message as this process holds it after a fetch: in its acks set, data in the queue."""
+    message = dramatiq.Message(queue_name=QUEUE, actor_name="job", args=(token,), kwargs={},
+                               options={"redis_message_id": f"id-{token}", **options})
+    client.hset(keys.messages(QUEUE), f"id-{token}", message.encode())
+    client.sadd(keys.acks(WORKER, QUEUE), f"id-{token}")
+    return message
+
+
+def handed_to(client: redis.Redis, keys: Keys) -> list[str]:
+    """The ids handed a slot and pushed to the head of the queue, in fetch order."""
+    return [raw.decode().removeprefix("id-") for raw in client.lrange(keys.queue(QUEUE), 0, -1)]
+
 
 def test_a_cap_admits_exactly_limit_holders(leases: Leases) -> None:
-    held = [leases.acquire("job", 3, reserve=False, now=NOW) for _ in range(4)]
+    held = [leases.acquire("job", 3, now=NOW) for _ in range(4)]
     assert [a.acquired for a in held] == [True, True, True, False]
-    assert held[3].wait_ms > 0
 
 
 def test_a_lease_that_is_not_renewed_expires_after_the_lease_time(leases: Leases) -> None:
-    assert leases.acquire("job", 1, reserve=False, now=NOW).acquired
-    assert not leases.acquire("job", 1, reserve=False, now=NOW + 399).acquired
-    assert leases.acquire("job", 1, reserve=False, now=NOW + 400).acquired  # the holder died
+    assert leases.acquire("job", 1, now=NOW).acquired
+    assert not leases.acquire("job", 1, now=NOW + 399).acquired
+    assert leases.acquire("job", 1, now=NOW + 400).acquired  # the holder died
 
 
 def test_a_live_holder_keeps_its_slot_long_after_the_lease_time(leases: Leases,
                                                                 redis_client: redis.Redis) -> None:
     leases.renewing = True
-    holder = leases.acquire("job", 1, reserve=False)
+    holder = leases.acquire("job", 1)
     assert holder.acquired
     other = Leases(redis_client, leases.redis_keys, lease_ms=400, renew=False)
-    assert stays_true(lambda: not other.acquire("job", 1, reserve=False).acquired, 2.0)  # 5 leases
+    assert stays_true(lambda: not other.acquire("job", 1).acquired, 2.0)  # 5 leases
     leases.release("job", holder.member, run_ms=2000, limit=1)
-    assert other.acquire("job", 1, reserve=False).acquired
+    assert other.acquire("job", 1).acquired
     other.close()
 
 
-def test_a_release_wakes_one_waiter_at_once(leases: Leases, redis_client: redis.Redis) -> None:
-    holder = leases.acquire("job", 1, reserve=False)
-    woke: list[float] = []
-    waiter = threading.Thread(target=lambda: woke.append(
-        time.monotonic() if leases.wait_for_release("job", 5000) else 0.0))
-    waiter.start()
-    wait_for(lambda: redis_client.info("clients")["blocked_clients"] >= 1, timeout=5,
-             message="the waiter to block on the wake-up list")
-    released = time.monotonic()
-    leases.release("job", holder.member, run_ms=200, limit=1)
-    waiter.join()
-    assert woke and 0 < woke[0] - released < 0.5
+def test_a_released_slot_goes_at_once_to_the_longest_waiting_message(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    holder = leases.acquire("job", 1, now=NOW)
+    for i, token in enumerate(["first", "second"]):
+        message = deliver(redis_client, keys, token)
+        assert not leases.acquire("job", 1, message.options["redis_message_id"], now=NOW + i).acquired
+        assert leases.park("job", 1, message, Waiter(), now=NOW + i).parked
+    assert redis_client.scard(keys.acks(WORKER, QUEUE)) == 0  # they wait in Redis, not here
+
+    assert leases.release("job", holder.member, run_ms=100, limit=1) == 1
+
+    assert handed_to(redis_client, keys) == ["first"]  # at the head of its queue
+    newcomer = leases.acquire("job", 1, "id-newcomer")
+    assert not newcomer.acquired  # the slot is the first waiter's: no barging
+    assert leases.acquire("job", 1, "id-first").acquired
+    assert redis_client.zcard(keys.cap_waiting("job")) == 1  # "second" waits on
 
 
-def test_a_full_cap_spreads_reservations_at_the_pace_slots_free(leases: Leases) -> None:
-    for _ in range(3):
-        member = leases.acquire("job", 3, reserve=False, now=NOW).member
-        leases.release("job", member, run_ms=900, limit=3)  # average run: 900 ms
-    for _ in range(3):
-        assert leases.acquire("job", 3, reserve=False, now=NOW).acquired
-    turns = [leases.acquire("job", 3, reserve=True, now=NOW).at - NOW for _ in range(4)]
-    assert turns == [300, 600, 900, 1200]  # one slot frees every 900 / 3 ms
+def test_a_newcomer_queues_behind_waiters_even_when_a_slot_is_free(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    leases.acquire("job", 1, now=NOW)
+    waiter = deliver(redis_client, keys, "waiter")
+    leases.park("job", 1, waiter, Waiter(), now=NOW)
+    # The holder dies: its lease lapses without a release, and nobody has handed the slot on yet.
+    assert not leases.acquire("job", 1, "id-newcomer", now=NOW + 500).acquired
+    assert leases.maintain(now=NOW + 500) == 1
+    assert handed_to(redis_client, keys) == ["waiter"]
+
+
+def test_a_parked_message_that_is_no_longer_this_processs_is_left_alone(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    leases.acquire("job", 1, now=NOW)
+    message = deliver(redis_client, keys, "gone")
+    redis_client.srem(keys.acks(WORKER, QUEUE), "id-gone")  # the recovery gave it to another
+    assert not leases.park("job", 1, message, Waiter(), now=NOW).parked
+    assert redis_client.zcard(keys.cap_waiting("job")) == 0
+
+
+def _serve_all(leases: Leases, client: redis.Redis, member: str, count: int,
+               now: int | None = None) -> list[str]:
+    """Release the cap-1 slot ``count`` times; the tokens handed a slot, in order."""
+    keys = leases.redis_keys
+    order = []
+    for _ in range(count):
+        leases.release("job", member, run_ms=10, limit=1, now=now)
+        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
+        order.append(token)
+        member = leases.acquire("job", 1, f"id-{token}", now=now).member
+    return order
+
+
+def test_urgent_goes_ahead_of_a_backlog_even_of_its_own_tenant_and_bulk_goes_last(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    holder = leases.acquire("job", 1, now=NOW)
+    waiters = [("bulk", PRIORITIES["bulk"])] + [(f"normal{i}", 0) for i in range(5)] + [
+        ("urgent", PRIORITIES["urgent"])]
+    for at, (token, priority) in enumerate(waiters):
+        leases.park("job", 1, deliver(redis_client, keys, token),
+                    Waiter(tenant="teacher-a", priority=priority), now=NOW + at)
+    order = _serve_all(leases, redis_client, holder.member, len(waiters), now=NOW + 100)
+    assert order == ["urgent", "normal0", "normal1", "normal2", "normal3", "normal4", "bulk"]
+
+
+def test_a_message_waiting_ten_minutes_goes_next_whatever_its_rank(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    holder = leases.acquire("job", 1, now=NOW)
+    leases.park("job", 1, deliver(redis_client, keys, "bulk"), Waiter(priority=PRIORITIES["bulk"]),
+                now=NOW)
+    for i in range(3):
+        leases.park("job", 1, deliver(redis_client, keys, f"urgent{i}"),
+                    Waiter(priority=PRIORITIES["urgent"]), now=NOW + AGE_LIMIT_MS)
+    order = _serve_all(leases, redis_client, holder.member, 4, now=NOW + AGE_LIMIT_MS)
+    assert order == ["bulk", "urgent0", "urgent1", "urgent2"]
+
+
+def _served_before(leases: Leases, client: redis.Redis, tenants: dict[str, int],
+                   latecomer: str) -> int:
+    """Park each tenant's backlog, then one message of ``latecomer``; release one slot at a time
+    (cap 1) and return how many messages were handed a slot before the latecomer's."""
+    keys = leases.redis_keys
+    member = leases.acquire("job", 1, now=NOW).member
+    for tenant, count in tenants.items():
+        for i in range(count):
+            leases.park("job", 1, deliver(client, keys, f"{tenant}.{i}"), Waiter(tenant=tenant),
+                        now=NOW + i)
+    for _ in range(3):  # three of the backlog start before the latecomer arrives
+        leases.release("job", member, run_ms=1000, limit=1, now=NOW + 5000)
+        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
+        member = leases.acquire("job", 1, f"id-{token}", now=NOW + 5000).member
+    leases.park("job", 1, deliver(client, keys, f"{latecomer}.0"), Waiter(tenant=latecomer),
+                now=NOW + 5000)
+    for served in range(sum(tenants.values())):
+        leases.release("job", member, run_ms=1000, limit=1, now=NOW + 5000)
+        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
+        if token.startswith(f"{latecomer}."):
+            return served
+        member = leases.acquire("job", 1, f"id-{token}", now=NOW + 5000).member
+    raise AssertionError("the latecomer was never served")
+
+
+@pytest.mark.parametrize("backlog", [10, 10_000])
+def test_a_tenant_with_one_job_waits_one_round_whatever_the_others_backlog(
+        leases: Leases, redis_client: redis.Redis, backlog: int) -> None:
+    served = _served_before(leases, redis_client, {"teacher-a": backlog}, latecomer="teacher-b")
+    assert served <= 1, f"{served} of teacher A's jobs went first"
+
+
+def test_sharding_a_backlog_over_many_tenant_keys_buys_one_turn_per_key(
+        leases: Leases, redis_client: redis.Redis) -> None:
+    shards = {f"shard-{i:03}": 20 for i in range(100)}
+    served = _served_before(leases, redis_client, shards, latecomer="teacher-b")
+    assert served <= 100  # one round: a turn per backlogged key, not their 2,000 jobs
+
+
+def test_a_weight_of_two_takes_two_turns_per_round(leases: Leases, redis_client: redis.Redis) -> None:
+    keys = leases.redis_keys
+    holder = leases.acquire("job", 1, now=NOW)
+    for i in range(6):
+        leases.park("job", 1, deliver(redis_client, keys, f"heavy.{i}"),
+                    Waiter(tenant="heavy", weight=2), now=NOW)
+        leases.park("job", 1, deliver(redis_client, keys, f"light.{i}"), Waiter(tenant="light"),
+                    now=NOW)
+    order = _serve_all(leases, redis_client, holder.member, 9, now=NOW)
+    assert sum(t.startswith("heavy") for t in order) == 6  # 2:1 in the first nine
 
 
 def test_closing_gives_back_every_slot(leases: Leases, redis_client: redis.Redis) -> None:
-    assert leases.acquire("job", 2, reserve=False).acquired
+    assert leases.acquire("job", 2).acquired
     assert redis_client.zcard(leases.keys("job")[0]) == 1
     leases.close()
     assert redis_client.zcard(leases.keys("job")[0]) == 0
@@ -155,70 +278,3 @@ def test_both_limits_together_hold_and_defer_without_retries(
     assert redis_client.zcard(broker.settings.keys.dead_letters(LIMITS_QUEUE)) == 0
     assert redis_client.zcard(broker.settings.keys.cap_holders("rate_and_cap")) == 0
     assert len(recorded_runs(redis_client)) == 15
-
-
-def simulate_capped_backlog(leases: Leases, count: int, limit: int, run_ms: int,
-                            rng: random.Random) -> tuple[list[tuple[int, int]], list[int]]:
-    """Deliver ``count`` capped messages at once through ConcurrencyCaps' policy, simulated clock.
-
-    Mirrors ``ConcurrencyCaps._take_slot``: wait in the thread for a release (woken one at a
-    time, in order) when the turn is near, else reserve a turn and defer, the delay queue adding
-    0-2 s of latency. Returns the (start, end) of every run and the deferrals of each message.
-    """
-    events: list[tuple[int, int, str, int, int | None]] = []  # time, seq, kind, message, reserved
-    seq = iter(range(10**9))
-    for i in range(count):
-        heapq.heappush(events, (NOW + i // 5, next(seq), "deliver", i, None))
-    waiting: dict[int, tuple[int, int | None]] = {}  # message -> (deadline, reserved), wake order
-    woken: dict[int, int] = {}  # message -> its deadline, while a wake-up is on its way
-    reserved_of: dict[int, int | None] = {}
-    members: dict[int, str] = {}
-    runs: list[tuple[int, int]] = []
-    deferrals = [0] * count
-    while events:
-        now, _, kind, i, reserved = heapq.heappop(events)
-        if kind == "end":
-            leases.release("sim", members.pop(i), run_ms=run_ms, limit=limit)
-            if waiting:  # the release wakes the longest waiter
-                j = next(iter(waiting))
-                woken[j] = waiting.pop(j)[0]
-                heapq.heappush(events, (now + 1, next(seq), "woken", j, reserved_of[j]))
-            continue
-        if kind == "timeout" and i not in waiting:
-            continue  # woken before its deadline
-        deadline = waiting.pop(i, (woken.pop(i, now + HOLD_MS), None))[0]
-        reserved_of[i] = reserved
-        reserve = kind == "timeout"
-        attempt = leases.acquire("sim", limit, reserve=reserve, now=now)
-        my_turn = reserved is not None and reserved <= now + LEAD_MS
-        if attempt.acquired:
-            took = run_ms + rng.randrange(-run_ms // 5, run_ms // 5)
-            members[i] = attempt.member
-            runs.append((now, now + took))
-            heapq.heappush(events, (now + took, next(seq), "end", i, None))
-        elif not reserve and deadline > now and (my_turn or attempt.wait_ms <= HOLD_MS):
-            waiting[i] = (deadline, reserved)
-            heapq.heappush(events, (deadline, next(seq), "timeout", i, reserved))
-        else:
-            if not reserve:
-                attempt = leases.acquire("sim", limit, reserve=True, now=now)
-            if attempt.acquired:  # cannot happen: nothing released in between
-                raise AssertionError("slot appeared without a release")
-            deferrals[i] += 1
-            back = now + deferral_delay(attempt.wait_ms) + rng.randrange(0, 2000)
-            heapq.heappush(events, (back, next(seq), "deliver", i, attempt.at))
-    return runs, deferrals
-
-
-def test_a_capped_backlog_of_ten_thousand_runs_without_a_storm_of_redeferrals(
-        redis_client: redis.Redis, settings: Settings) -> None:
-    leases = Leases(redis_client, settings.keys, lease_ms=3_600_000, renew=False)
-    runs, deferrals = simulate_capped_backlog(leases, 10_000, limit=3, run_ms=1000,
-                                              rng=random.Random(3))
-    assert len(runs) == 10_000
-    assert max_overlap([(start, end - 0.5) for start, end in runs]) == 3
-    busy = sum(end - start for start, end in runs) / 3
-    span = max(end for _, end in runs) - min(start for start, _ in runs)
-    assert busy / span >= 0.9, f"slots busy {busy / span:.2f} of the time"
-    assert sum(deferrals) / len(deferrals) <= 2, f"mean deferrals {sum(deferrals) / len(deferrals)}"
-    assert redis_client.zcard(leases.keys("sim")[0]) == 0

@@ -14,7 +14,7 @@ from freezegun import freeze_time
 
 from gabay.limits.rates import Rate, parse_rate
 from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
-from gabay.limits.window import RedisWindow, WindowState, decide
+from gabay.limits.window import RedisWindow, WindowState, decide, margin_us
 from gabay.settings import Settings
 from tests.support.limit_checks import MODULES, SECOND, max_in_any_window, run_all
 
@@ -117,7 +117,8 @@ def test_the_redis_script_takes_the_same_decisions_as_the_reference(window: Redi
         member = f"m{rng.randrange(40)}"
         reserved = reservations.get(member) if rng.random() < 0.8 else None
         patience = rng.choice([None, 0, 300_000, 2 * SECOND])
-        expected = decide(state, rate.limit, 1_500_000, member, reserved, now, patience)
+        expected = decide(state, rate.limit, 1_500_000 + margin_us(rate), member, reserved, now,
+                          patience)
         actual = window.try_start("diff", rate, member, reserved, now, patience)
         assert actual == expected, f"step {step}"
         reservations[member] = None if actual.started else actual.reserved
@@ -151,6 +152,26 @@ def test_concurrent_starters_never_exceed_the_window(window: RedisWindow,
     assert len(starts) >= 5 * 1.5 / 0.3 * 0.8
     assert redis_client.zcard(window.keys("busy")[0]) <= 5
     assert redis_client.zcard(window.keys("busy")[1]) <= 5
+
+
+def test_the_window_holds_on_the_clock_of_whoever_receives_the_calls(window: RedisWindow) -> None:
+    """Each job's first line comes a little after the limiter's decision (up to 15 ms here):
+    the margin keeps every window of the job's own clock at the limit too."""
+    rate = parse_rate("10/s")
+    rng = random.Random(3)
+    now, reserved, seen_by_jobs = 1_900_000_000 * SECOND, None, []
+    while len(seen_by_jobs) < 200:
+        decision = window.try_start("outside", rate, f"m{len(seen_by_jobs)}", reserved, now,
+                                    patience_us=2 * SECOND)
+        if decision.started:
+            seen_by_jobs.append(decision.now + rng.randrange(0, 15_000))
+            reserved = None
+        else:
+            reserved = decision.reserved
+            now = decision.at
+    assert max_in_any_window(seen_by_jobs, SECOND) == 10
+    spread = (max(seen_by_jobs) - min(seen_by_jobs)) / SECOND
+    assert (len(seen_by_jobs) - 10) / spread >= 10 * 0.97  # at least 97 % of the rate
 
 
 def simulate_backlog(window: RedisWindow, rate: Rate, count: int, rng: random.Random

@@ -98,3 +98,19 @@ def test_the_message_names_at_most_eight_problems_then_counts_the_rest() -> None
                               "answers.0.max_points: Input should be a valid number; ")
     assert message.endswith("; answers.3.max_points: Input should be a valid number; and 2 more")
     assert message.count(": Input should be") == 8
+
+
+def test_the_fair_share_tenant_is_a_pseudonym_of_the_teacher_or_the_form() -> None:
+    from gabay.feedback.submission import tenant_of
+
+    data = sample("mixed-score")
+    data["teacher"] = {"name": "Ms. Reyes", "email": "Reyes@School.example"}
+    by_teacher = tenant_of(data, "teacher")
+    assert by_teacher is not None and by_teacher.startswith("st-")
+    assert "reyes" not in by_teacher.lower()  # an id, never the name or the address
+    assert by_teacher == tenant_of({**data, "teacher": {"email": "reyes@school.example"}}, "teacher")
+    assert tenant_of(data, "form") == f"form-{data['form']['id']}"
+    assert tenant_of({k: v for k, v in data.items() if k != "teacher"}, "teacher") == \
+        f"form-{data['form']['id']}"
+    assert tenant_of(data, "none") is None
+    assert tenant_of("not a submission", "teacher") is None

@@ -255,3 +255,19 @@ def test_behind_a_reverse_proxy_under_a_path_every_link_keeps_the_prefix(
     assert 'data-root="/gabay"' in page
     assert 'href="/gabay/dramatiq/queues/generation"' in messages
     assert client.get("/static/dashboard.js", base_url=base, auth=AUTH).status_code == 200
+
+
+def test_the_scheduled_jobs_with_their_next_runs_and_the_leader(
+        settings: Settings, redis_client: redis.Redis, broker: GabayBroker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    schedules = tmp_path / "schedules.toml"
+    schedules.write_text('[schedules.nightly-report]\ncron = "0 2 * * *"\nactor = "probe"\n')
+    app = make_app(with_password(settings.model_copy(update={"schedules_file": schedules})),
+                   redis_client, broker)
+
+    answer = Client(app).get("/api/schedules", auth=AUTH)
+
+    assert answer.status_code == 200
+    (entry,) = answer.json["schedules"]
+    assert entry["name"] == "nightly-report"
+    assert len(entry["next_runs"]) == 3 and entry["next_runs"][0].endswith("+08:00")  # Manila
+    assert answer.json["leader"] is None  # no worker runs in this test

@@ -20,7 +20,7 @@ from gabay.actors.bound import bound_broker
 from gabay.actors.validated import validated_actor
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
 from gabay.feedback.pipeline import FeedbackContext, enqueue_record, process
-from gabay.feedback.submission import parse_submission
+from gabay.feedback.submission import parse_submission, tenant_of
 from gabay.mail.delivery import Hook
 from gabay.queues import FORM_RESPONSE
 
@@ -43,6 +43,8 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "time_limit": 10 * 60 * 1000,
     "max_concurrency": settings.form_response_concurrency,
     "rate_limit": settings.form_response_rate_limit,
+    # fair share of the cap between teachers (see gabay.limits.leases)
+    "tenant_of": lambda submission: tenant_of(submission, settings.feedback_tenant),
 }
 
 context = FeedbackContext.build(settings, broker.client, guard=broker.ownership.check)

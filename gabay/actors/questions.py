@@ -28,6 +28,7 @@ from gabay.questions.callbacks import callback_body, post_callback
 from gabay.questions.models import QuestionTask, parse_request
 from gabay.questions.stages import QuestionStages
 from gabay.queues import GENERATION, RETRIEVAL, VALIDATION
+from gabay.store.results import ResultsStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ STAGE_OPTIONS: dict[str, Any] = {
     "throws": (InvalidInput, ProviderRejected),
 }
 store = JobStore(broker.client, settings)
-stages = QuestionStages(store, settings, guard=broker.ownership.check)
+stages = QuestionStages(store, settings, guard=broker.ownership.check,
+                        results=ResultsStore.from_settings(settings))
 
 
 def prepare(request: Any) -> tuple[str, tuple[Any, ...] | None]:
@@ -87,16 +89,22 @@ def draft_questions(task: Any) -> None:
 
 @dramatiq.actor(queue_name=VALIDATION, **STAGE_OPTIONS)
 def validate_questions(task: Any) -> None:
-    """Stage 3: check the drafts; another drafting round if too few survive; then the result."""
+    """Stage 3: check the drafts; another drafting round if too few survive; then the result.
+
+    The result is stored (results store) before the job succeeds; a retry after a store failure
+    finds the concluded result on the job record and stores it without validating again.
+    """
     parsed = _parse_task(task)
     with _failures_recorded(parsed.job_id, parsed.callback_url):
-        checked = stages.validate(parsed)
-        if stages.needs_another_round(checked):
-            next_round = checked.model_copy(update={"round": checked.round + 1})
-            draft_questions.send(next_round.model_dump(mode="json"))
-            return
-        result = stages.result(checked)
-        store.succeed(parsed.job_id, result.model_dump(mode="json"), shortfall=result.shortfall)
+        concluded = stages.unstored(parsed.job_id)
+        if concluded is None:
+            checked = stages.validate(parsed)
+            if stages.needs_another_round(checked):
+                next_round = checked.model_copy(update={"round": checked.round + 1})
+                draft_questions.send(next_round.model_dump(mode="json"))
+                return
+            concluded = stages.conclude(checked)
+        stages.succeed(parsed.job_id, *concluded)
         if parsed.callback_url:
             _schedule_callback(parsed.job_id, parsed.callback_url)
 

@@ -11,6 +11,9 @@
   which Dramatiq retries it until it succeeds; an unacked id would run again one day.
 - Its pauses (may not fetch, fetch backoff) end early on :meth:`GabayConsumer.wake`: the drain
   wakes a stopped consumer at once instead of letting the shutdown wait out ``IDLE_CHECK``.
+- An idle consumer polls with Dramatiq's growing backoff (up to the worker's timeout, 1 s), but
+  the wait ends at once when this process put a message at the head of its queue (a cap slot
+  handed to a waiting message: :meth:`gabay.cluster.intake.Intake.nudge`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 
 import redis
 from dramatiq import Message
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
 
@@ -47,6 +52,7 @@ class GabayConsumer(_RedisConsumer):
         self.failed_fetches = 0
         self.outage = Outage(logger, f"Fetching from {queue_name}")
         self._woken = threading.Event()
+        self._nudged = intake.nudge_event(queue_name)
 
     def __next__(self) -> Any:
         if not self.intake.may_fetch(self.queue_name):
@@ -54,13 +60,34 @@ class GabayConsumer(_RedisConsumer):
             self._woken.wait(IDLE_CHECK)
             return None
         try:
-            message = super().__next__()
+            message = self._fetch_next()
         except (redis.RedisError, DramatiqConnectionError) as exc:
             self._fetch_failed(exc)
             return None
         if self.outage.worked():
             self.failed_fetches = 0
         return message
+
+    def _fetch_next(self) -> Any:
+        """Dramatiq's ``__next__``, with a nudge-able idle wait instead of its sleep."""
+        while self.message_cache:
+            data = self.message_cache.pop(0)
+            if data is None:
+                continue
+            self.misses = 0
+            message = Message.decode(data)
+            self.queued_message_ids.add(message.message_id)
+            return MessageProxy(message)
+        if self.outstanding_message_count < self.prefetch:
+            self.message_cache = self.broker.do_fetch(
+                self.queue_name, self.prefetch - self.outstanding_message_count)
+            if self.message_cache:
+                return self._fetch_next()
+        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+        if self._nudged.wait(backoff_ms / 1000) and not self._woken.is_set():
+            self._nudged.clear()
+            self.misses = 0
+        return None
 
     def _fetch_failed(self, exc: Exception) -> None:
         self.failed_fetches += 1
@@ -71,6 +98,7 @@ class GabayConsumer(_RedisConsumer):
         """End the current pause and skip every later one: only for a consumer thread told to stop
         (it leaves its loop at the next return), so that the shutdown does not wait for it."""
         self._woken.set()
+        self._nudged.set()
 
     def _return_cache(self) -> None:
         """Fetched but not yet handed to the worker: put back at once."""

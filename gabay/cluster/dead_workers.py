@@ -32,14 +32,14 @@ import redis
 from dramatiq.brokers.redis import DEFAULT_DEAD_MESSAGE_TTL
 
 from gabay.cluster.clock import RedisClock
-from gabay.keys import CAP_WAKE_SUFFIX, DELAY_SUFFIX, Keys
+from gabay.keys import DELAY_SUFFIX, Keys
 
 #: Dead workers handled per pass (the rest in the next pass, a second later).
 BATCH = 50
 
 # KEYS: heartbeats, known queues, this worker's queues, every cap's holders key.
 # ARGV: now ms, worker id, heartbeat timeout ms, judge (0/1), dead message ttl ms,
-#       Dramatiq namespace, acks prefix, registration prefix, batch, cap wake suffix.
+#       Dramatiq namespace, acks prefix, registration prefix, batch.
 PASS_LUA = """
 local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
@@ -67,11 +67,7 @@ for _, worker in ipairs(dead) do
   for _, holders in ipairs(redis.call('SMEMBERS', KEYS[4])) do
     for _, member in ipairs(redis.call('ZRANGE', holders, 0, -1)) do
       if string.find(member, tag, 1, true) then
-        local wake = holders .. ARGV[10]
-        redis.call('ZREM', holders, member)
-        redis.call('LPUSH', wake, '1')
-        redis.call('LTRIM', wake, 0, 99)
-        redis.call('PEXPIRE', wake, tonumber(ARGV[3]) * 2)
+        redis.call('ZREM', holders, member)  -- the caps' maintenance hands it on within a second
       end
     end
   end
@@ -158,7 +154,7 @@ class DeadWorkers:
                   self.keys.cap_index],
             args=[self.clock.now_ms(), worker_id, self.heartbeat_timeout_ms, int(judge),
                   self.dead_message_ttl_ms, self.keys.namespace, self.keys.acks_prefix,
-                  self.keys.worker_queues_prefix, BATCH, CAP_WAKE_SUFFIX],
+                  self.keys.worker_queues_prefix, BATCH],
         )
         self.last_beat = started
         return int(workers), int(requeued)

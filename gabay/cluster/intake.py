@@ -89,6 +89,8 @@ class Intake:
         self.draining = threading.Event()
         self.pause_state: PauseState | None = None  # set by the Pause middleware
         self._put_back: set[str] = set()
+        self._deferred: set[str] = set()  # the part of _put_back that went to the due set
+        self._nudges: dict[str, list[threading.Event]] = {}  # queue -> its consumers' wake-ups
         # (queue, messages, updated) that Redis refused to take back
         self._kept: list[tuple[str, list[Any], bool]] = []
         self._lock = threading.Lock()
@@ -100,6 +102,21 @@ class Intake:
         if self.draining.is_set():
             return False
         return queue_name.endswith(DELAY_SUFFIX) or not self.is_paused(queue_name)
+
+    def nudge_event(self, queue_name: str) -> threading.Event:
+        """A consumer's wake-up: set when a message was just put at the head of ``queue_name``."""
+        event = threading.Event()
+        with self._lock:
+            self._nudges.setdefault(queue_name, []).append(event)
+        return event
+
+    def nudge(self, queue_name: str | None = None) -> None:
+        """Wake this process's idle consumers of ``queue_name`` (of every queue for None)."""
+        with self._lock:
+            events = [e for name, found in self._nudges.items()
+                      if queue_name is None or name == queue_name for e in found]
+        for event in events:
+            event.set()
 
     def is_paused(self, queue_name: str) -> bool:
         return self.pause_state is not None and self.pause_state.is_paused(queue_name)
@@ -177,12 +194,18 @@ class Intake:
     def kept(self) -> int:
         """How many deliveries wait in memory to be put back."""
         with self._lock:
-            return sum(len(messages) for _, messages in self._kept)
+            return sum(len(messages) for _, messages, _ in self._kept)
 
-    def disown(self, message: Any) -> None:
-        """Another process was given this delivery: its ack or nack here must not reach Redis."""
+    def disown(self, message: Any, *, deferred: bool = False) -> None:
+        """This delivery was given to another process, or ``deferred`` to the due set: its ack or
+        nack here must not reach Redis."""
         with self._lock:
             self._put_back.add(message.options["redis_message_id"])
+            if deferred:
+                self._deferred.add(message.options["redis_message_id"])
+
+    def was_deferred(self, message: Any) -> bool:
+        return message.options.get("redis_message_id") in self._deferred
 
     def was_put_back(self, message: Any) -> bool:
         return message.options.get("redis_message_id") in self._put_back
@@ -193,5 +216,6 @@ class Intake:
             redis_id = message.options.get("redis_message_id")
             if redis_id in self._put_back:
                 self._put_back.discard(redis_id)
+                self._deferred.discard(redis_id)
                 return True
             return False

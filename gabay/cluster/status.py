@@ -15,7 +15,9 @@ class QueueStatus(BaseModel):
 
     name: str
     waiting: int = Field(0, description="ready, not yet fetched by any worker (LLEN)")
-    delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs (HLEN .DQ.msgs)")
+    delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs waiting for "
+                                        "their time (the due set, and Dramatiq's .DQ)")
+    held: int = Field(0, description="waiting in a capped actor's waiting room for a slot")
     running: int = Field(0, description="messages being processed right now")
     dead_lettered: int = Field(0, description="final failures kept in the dead-letter set (ZCARD .XQ)")
     stranded: int = Field(0, description="fetched by worker processes that are gone; back in the "

@@ -61,6 +61,7 @@ class StatusReader:
     def _read(self, now: float) -> ClusterStatus:
         queues = ALL_QUEUES
         broker_counts, last_starts, restarts = self._read_keys(queues)
+        held = self._held()
         paused = self.pause_flags.paused_queues()
         workers = self.registry.workers()
         stranded = {s.queue: s for s in self.dead_workers.stranded()}
@@ -70,6 +71,7 @@ class StatusReader:
             waiting, delayed, dead = broker_counts[queue]
             per_queue[queue] = QueueStatus(
                 name=queue, waiting=waiting, delayed=delayed, dead_lettered=dead,
+                held=held.get(queue, 0),
                 stranded=stranded[queue].count if queue in stranded else 0,
                 running=counters.running, completed=counters.completed, failed=counters.failed,
                 paused=queue in paused, consumers=sum(1 for w in workers if consumes(w, queue)),
@@ -117,16 +119,29 @@ class StatusReader:
         for queue in queues:
             pipe.llen(self.keys.queue(queue))
             pipe.hlen(self.keys.delayed_messages(queue))
+            pipe.zcard(self.keys.due(queue))
             pipe.zcard(self.keys.dead_letters(queue))
             pipe.get(self.keys.last_start(queue))
         pipe.get(self.keys.restarts)
         values = pipe.execute()
         counts, last_starts = {}, {}
         for index, queue in enumerate(queues):
-            waiting, delayed, dead, last = values[index * 4: index * 4 + 4]
-            counts[queue] = (int(waiting), int(delayed), int(dead))
+            waiting, delayed, due, dead, last = values[index * 5: index * 5 + 5]
+            counts[queue] = (int(waiting), int(delayed) + int(due), int(dead))
             last_starts[queue] = float(last) if last is not None else None
         return counts, last_starts, int(values[-1] or 0)
+
+    def _held(self) -> dict[str, int]:
+        """Per queue, the messages waiting in its actors' cap waiting rooms."""
+        index = self.client.hgetall(self.keys.cap_waiting_index)
+        pipe = self.client.pipeline(transaction=False)
+        for key in index:
+            pipe.zcard(key)
+        held: dict[str, int] = {}
+        for entry, count in zip(index.values(), pipe.execute(), strict=True):
+            queue = entry.decode().rsplit(" ", 1)[-1]
+            held[queue] = held.get(queue, 0) + int(count)
+        return held
 
     def _health_reasons(self, per_queue: dict[str, QueueStatus], workers: list[WorkerInfo],
                         now: float) -> list[str]:
@@ -135,9 +150,10 @@ class StatusReader:
         for queue, status in per_queue.items():
             disabled = queue == FORM_RESPONSE and not self.enable_form_response_worker
             if status.consumers == 0:
-                if (status.waiting or status.delayed) and not disabled:
+                if (status.waiting or status.delayed or status.held) and not disabled:
                     reasons.append(f"no live worker consumes queue {queue!r} "
-                                   f"({status.waiting} waiting, {status.delayed} delayed)")
+                                   f"({status.waiting + status.held} waiting, "
+                                   f"{status.delayed} delayed)")
                 continue
             if status.waiting and not status.paused:
                 booted = max(w.started_at for w in workers if consumes(w, queue))
@@ -183,7 +199,7 @@ def _workload(queues: Iterable[QueueStatus]) -> WorkloadStatus:
     statuses = list(queues)
     return WorkloadStatus(
         active=sum(s.running for s in statuses),
-        waiting=sum(s.waiting for s in statuses),
+        waiting=sum(s.waiting + s.held for s in statuses),
         completed=sum(s.completed for s in statuses),
         failed=sum(s.failed for s in statuses),
     )

@@ -4,6 +4,11 @@ Stages recorded on the job (kind ``feedback``): ``feedback`` (LLM or offline), `
 CSS inlining) and ``send`` (Brevo or the outbox). A second run of the same submission (a retry, a
 duplicate enqueue, a recovered message) finds the sent record and sends nothing; a retry after a
 failed send reuses the feedback already written instead of paying for a second LLM call.
+
+After the send, the submission is written to the results store (:mod:`gabay.feedback.stored`)
+before the job is marked succeeded, and the job record links to the row (``details.stored``).
+If the store fails, the job fails with a retryable error: the retry finds the sent record, sends
+nothing, and writes the (idempotent) rows again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
 from gabay.feedback.email import render_feedback_email, subject_for
 from gabay.feedback.model import Feedback
 from gabay.feedback.scoring import Score, score
+from gabay.feedback.stored import store_sent
 from gabay.feedback.submission import (
     Submission,
     fingerprint,
@@ -33,6 +39,7 @@ from gabay.mail.mailer import Delivery, Mailer, build_mailer
 from gabay.mail.outbox import eml_name
 from gabay.mail.sent_records import SentRecords
 from gabay.settings import Settings
+from gabay.store.results import ResultsStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +52,7 @@ class FeedbackContext:
 
     ``guard`` raises OwnershipLost when this process no longer owns the job it runs (see
     :mod:`gabay.middleware.ownership`); it is called before each side effect: the LLM call, the
-    email, the final job record.
+    email, the final job record. ``results`` is the results store (None: nothing is stored).
     """
 
     settings: Settings
@@ -53,12 +60,13 @@ class FeedbackContext:
     records: SentRecords
     mailer: Mailer
     guard: Guard = always_owned
+    results: ResultsStore | None = None
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis,
-              guard: Guard = always_owned) -> FeedbackContext:
+    def build(cls, settings: Settings, client: redis.Redis, guard: Guard = always_owned,
+              results: ResultsStore | None = None) -> FeedbackContext:
         return cls(settings, JobStore(client, settings), SentRecords(client, settings),
-                   build_mailer(settings), guard)
+                   build_mailer(settings), guard, results or ResultsStore.from_settings(settings))
 
 
 def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
@@ -194,5 +202,9 @@ def _succeed(ctx: FeedbackContext, job_id: str, submission: Submission, facts: S
         "outbox_path": delivery.outbox_path,
         "sent_earlier": delivery.earlier,
     }
-    ctx.store.succeed(job_id, result)
+    stored: dict[str, object] = {}
+    if ctx.results is not None:
+        record = ctx.store.get(job_id)
+        stored["stored"] = store_sent(ctx.results, submission, facts, delivery, source, record)
+    ctx.store.succeed(job_id, result, **stored)
     return result

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from gabay.errors import InvalidInput, describe_validation
+from gabay.store.identity import person_id
 
 #: Bounds of one submission (checked at send() and in the worker).
 MAX_SUBMISSION_BYTES = 256 * 1024
@@ -129,6 +130,20 @@ class Submission(_Strict):
     def as_message(self) -> dict[str, Any]:
         """The JSON-ready form that travels in the Dramatiq message."""
         return self.model_dump(mode="json")
+
+
+def tenant_of(data: Any, by: str) -> str | None:
+    """The fair-share tenant of a submission message: its teacher's pseudonymous id (the form's
+    id when it names no teacher) for ``teacher``, the form's id for ``form``; never a name or an
+    address. None for ``none`` or a message too malformed to tell (the actor rejects it)."""
+    if by == "none" or not isinstance(data, dict):
+        return None
+    form, teacher = data.get("form"), data.get("teacher")
+    form = form if isinstance(form, dict) else {}
+    teacher = teacher if isinstance(teacher, dict) else {}
+    if by == "teacher" and isinstance(teacher.get("email"), str):
+        return person_id(teacher["email"])
+    return f"form-{form['id']}" if isinstance(form.get("id"), str) else None
 
 
 def parse_submission(data: Any) -> Submission:

@@ -1,17 +1,17 @@
-"""How a held-back message waits: briefly inside its worker thread, otherwise deferred.
+"""How a rate-limited message waits for its start: briefly inside its worker thread, else deferred.
 
-Dramatiq's delay queue is coarse: an idle consumer polls it at most once a second, and the copy
-then waits for another poll of the work queue, so a deferred message comes back up to ~2 s late.
-That is fine for waits of minutes but would waste most of a short window (5 starts per 2 s). So
-both limits use one rule:
+A deferred message waits in the due set (:mod:`gabay.cluster.due`) and comes back to its queue
+on time, but then waits for a consumer's fetch and a free thread. That is fine for waits of
+minutes but would waste most of a short window (5 starts per 2 s). So the rate limit uses one rule:
 
 * a wait of at most ``HOLD_MS`` is spent inside the worker thread (a sleep until the exact start
-  time, or a blocking wait for a released slot), which is precise to a few milliseconds;
-* a longer wait defers the message (``deferral.defer``) to come back ``LEAD_MS`` before its
-  time; the rest of the wait is then short and spent in the thread.
+  time), which is precise to a few milliseconds;
+* a longer wait defers the message (``gabay.cluster.deferral.defer``) to come back ``LEAD_MS``
+  before its time; the rest of the wait is then short and spent in the thread.
 
 A thread therefore holds a limited message for at most about ``HOLD_MS`` per delivery, and a
-backlog costs one deferral per message in the common case instead of a re-check storm.
+backlog costs one deferral per message in the common case instead of a re-check storm. (A cap
+does not wait in the thread: see the waiting room in :mod:`gabay.limits.leases`.)
 """
 
 from __future__ import annotations

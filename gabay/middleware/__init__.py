@@ -14,7 +14,9 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from gabay.alerts.service import build_alerting
 from gabay.cluster.dead_workers import DeadWorkers
+from gabay.cluster.due import DueSet
 from gabay.cluster.intake import Intake
 from gabay.cluster.monitor import MonitorElection
 from gabay.cluster.pause_flags import PauseFlags
@@ -24,9 +26,11 @@ from gabay.cluster.stats_buffer import StatsBuffer
 from gabay.cluster.status_reader import StatusReader
 from gabay.limits.leases import Leases
 from gabay.limits.window import RedisWindow
+from gabay.middleware.alerting import Alerting
 from gabay.middleware.concurrency import ConcurrencyCaps
 from gabay.middleware.delayed import DelayedMessages
 from gabay.middleware.draining import Draining
+from gabay.middleware.due_messages import DueMessages
 from gabay.middleware.excluded_queues import ExcludedQueues
 from gabay.middleware.monitoring import MonitorLine
 from gabay.middleware.ownership import Ownership
@@ -35,6 +39,8 @@ from gabay.middleware.rate_limit import RateLimits
 from gabay.middleware.recovery import Recovery
 from gabay.middleware.registration import WorkerRegistration
 from gabay.middleware.restarts import RestartOnRequest
+from gabay.middleware.scheduler import Scheduling
+from gabay.middleware.schema_check import SchemaCheck
 from gabay.middleware.start_marks import StartMarks
 from gabay.middleware.stats import RunningJobs, Stats
 from gabay.queues import FORM_RESPONSE_QUEUES
@@ -42,12 +48,12 @@ from gabay.settings import Settings
 
 
 def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
-                     dead_workers: DeadWorkers) -> list[Middleware]:
+                     dead_workers: DeadWorkers, due: DueSet) -> list[Middleware]:
     """Dramatiq's defaults without Prometheus (it binds 0.0.0.0 and keeps stale files), then ours.
 
     Every middleware gets its collaborators here, built once from ``settings`` and ``client``:
     ``intake`` is this worker process's (its id is the broker's), ``dead_workers`` the broker's
-    heartbeat and dead-worker recovery.
+    heartbeat and dead-worker recovery, ``due`` the broker's set of messages waiting for a time.
 
     Order matters: ``before_*`` hooks run in list order, ``after_*`` hooks in reverse. Stats sits
     before Retries so that its ``after_process_message`` runs after Retries decided (it sees final
@@ -62,6 +68,7 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
     leases = Leases(client, keys, lease_ms, worker_id=intake.worker_id)
     caps = ConcurrencyCaps(leases, intake)
     stack: list[Middleware] = [
+        SchemaCheck(settings),  # first: a worker refuses to boot on an old results schema
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
@@ -73,14 +80,17 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         Draining(intake, settings.drain_timeout),
         Pause(PauseFlags(client, settings), intake),
         caps,
-        RateLimits(RedisWindow(client, keys), intake),
+        RateLimits(RedisWindow(client, keys), intake, due),
         Ownership(client, keys, intake, caps, leases, dead_workers, settings.heartbeat_timeout),
         RunningJobs(buffer),  # after the gates: only real starts count as running
         Recovery(dead_workers, intake, grace=settings.heartbeat_timeout),
         DelayedMessages(),
+        DueMessages(due),
         WorkerRegistration(WorkerRegistry(client, settings), intake),
         RestartOnRequest(client, keys),
         MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake),
+        Scheduling.from_settings(settings, client, intake),
+        Alerting(build_alerting(settings, client), intake),
     ]
     if not settings.enable_form_response_worker:
         stack.append(ExcludedQueues(FORM_RESPONSE_QUEUES, "ENABLE_FORM_RESPONSE_WORKER is false"))

@@ -20,8 +20,9 @@ from typing import Any
 import dramatiq
 from dramatiq import Broker, Middleware
 
+from gabay.cluster.deferral import defer
+from gabay.cluster.due import DueSet
 from gabay.cluster.intake import Intake
-from gabay.limits.deferral import defer
 from gabay.limits.options import option_of
 from gabay.limits.rates import Rate, parse_rate
 from gabay.limits.waiting import HOLD_MS, deferral_delay, should_hold
@@ -38,9 +39,10 @@ STARTED_OPTION = "gabay_rate_started"
 class RateLimits(Middleware):
     """Defer, never fail, messages of actors over their ``rate_limit``."""
 
-    def __init__(self, window: RedisWindow, intake: Intake) -> None:
+    def __init__(self, window: RedisWindow, intake: Intake, due: DueSet) -> None:
         self.window = window
         self.intake = intake
+        self.due = due
         self._parsed: dict[Any, Rate] = {}
 
     @property
@@ -72,7 +74,7 @@ class RateLimits(Middleware):
                 return
             reserved = decision.reserved
             if not should_hold(decision.wait_ms, budget_ms):
-                defer(broker, message, deferral_delay(decision.wait_ms), "rate limit",
+                defer(self.due, self.intake, message, deferral_delay(decision.wait_ms), "rate limit",
                       options={RESERVATION_OPTION: reserved})
             self.intake.draining.wait(decision.wait_ms / 1000)  # a drain wakes it at once
             self.intake.leave_if_draining(message)

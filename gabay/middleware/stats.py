@@ -69,7 +69,7 @@ class Stats(_Buffered):
     def after_skip_message(self, broker: Broker, message: Message) -> None:
         if getattr(message, "failed", False):  # e.g. AgeLimit: dead-lettered without running
             self._fail(message, getattr(message, "_exception", None))
-        elif self.intake.was_put_back(message):
+        elif self.intake.was_put_back(message) and not self.intake.was_deferred(message):
             self.buffer.count(message.queue_name, "requeued")
         else:
             self.buffer.count(message.queue_name, "deferred")

@@ -3,6 +3,10 @@
 Each stage reads a typed input, records its timing and calls on the job record, and returns the
 typed input of the next stage. A stage that runs twice (at-least-once delivery) overwrites its
 own entries on the record (details, calls of that stage) instead of appending to them.
+
+The end of a job (:meth:`QuestionStages.conclude`, then :meth:`QuestionStages.succeed`) keeps the
+result on the job record, writes it and the job's LLM calls to the results store, and only then
+marks the job succeeded, linking to the stored row (``details.stored``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ from gabay.questions.prompts import (
     validate_prompt,
 )
 from gabay.questions.retrieval import select_passages, split_passages
+from gabay.questions.stored import UNSTORED, keep, kept, question_facts
 from gabay.settings import Settings
+from gabay.store.records import QuestionFacts
+from gabay.store.results import ResultsStore
 
 MAX_ROUNDS = 2
 
@@ -47,14 +54,16 @@ class QuestionStages:
 
     ``guard`` raises OwnershipLost when this process no longer owns the stage message it runs
     (see :mod:`gabay.middleware.ownership`): it is called when a stage begins (before its LLM call)
-    and before its outcome is written (and the next stage sent).
+    and before its outcome is written (and the next stage sent). ``results``: the results store
+    (None: nothing is stored).
     """
 
     def __init__(self, store: JobStore, settings: Settings,
-                 guard: Guard = always_owned) -> None:
+                 guard: Guard = always_owned, results: ResultsStore | None = None) -> None:
         self.store = store
         self.settings = settings
         self.guard = guard
+        self.results = results
 
     def begin(self, job_id: str, stage: str) -> None:
         """Start (or restart) a stage: its timing, and no calls or details left from a first run.
@@ -177,6 +186,41 @@ class QuestionStages:
                          f"{task.round} generation rounds; rejected drafts: {len(task.rejected)} ({why})")
         return QuestionResult(document_id=task.document_id, count=task.count, questions=questions,
                               shortfall=shortfall, rejected=len(task.rejected))
+
+    def conclude(self, task: QuestionTask) -> tuple[QuestionResult, QuestionFacts]:
+        """The job's result and what the store keeps of it, kept on the job record until stored."""
+        result = self.result(task)
+        facts = question_facts(task, result, self.store.get(task.job_id))
+        self.guard()
+        kept_result = keep(result, facts)
+        self.store.update(task.job_id, lambda record: record.details.__setitem__(UNSTORED, kept_result))
+        return result, facts
+
+    def unstored(self, job_id: str) -> tuple[QuestionResult, QuestionFacts] | None:
+        """A result an earlier attempt concluded and could not store (the job is still running)."""
+        record = self.store.get(job_id)
+        return kept(record.details) if record.status is JobStatus.RUNNING else None
+
+    def succeed(self, job_id: str, result: QuestionResult, facts: QuestionFacts) -> None:
+        """Store the result and the job's calls, then mark the job succeeded with a link to the row."""
+        stored = None
+        if self.results is not None:
+            stored = self.results.record_question_result(facts)
+            record = self.store.get(job_id)
+            self.results.record_calls(job_id, record.calls,
+                                      {stage: timing.started_at for stage, timing in record.stages.items()})
+        self.guard()
+
+        def change(record: JobRecord) -> None:
+            record.status = JobStatus.SUCCEEDED
+            record.result = result.model_dump(mode="json")
+            record.error = None
+            record.details.pop(UNSTORED, None)
+            record.details["shortfall"] = result.shortfall
+            if stored is not None:
+                record.details["stored"] = stored
+
+        self.store.update(job_id, change)
 
 
 class RecordCall:

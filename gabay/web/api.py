@@ -23,6 +23,7 @@ ENDPOINTS = {
     "GET /api/jobs/<id>": "one job record (404 when unknown or expired)",
     "GET /api/failures?limit=20": "recent final failures with their reasons",
     "GET /api/llm": "LLM calls, tokens and cost per provider and model",
+    "GET /api/schedules": "scheduled jobs: next runs in their zone, last run and outcome, leader",
     "GET /api/csrf": "a CSRF token for this session (sets the session cookie)",
     "POST /api/queues/<name>/pause": "pause one queue (needs the CSRF token)",
     "POST /api/queues/<name>/resume": "resume one queue (needs the CSRF token)",
@@ -81,6 +82,9 @@ class Api:
 
     def llm(self, request: Request) -> Response:
         return json_response({"usage": view.llm_usage(self.sources)})
+
+    def schedules(self, request: Request) -> Response:
+        return json_response(self.sources.schedules.status())
 
     def pause(self, request: Request, name: str | None = None) -> Response:
         queues = check_queue_names([name]) if name else None

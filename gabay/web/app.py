@@ -54,6 +54,7 @@ URLS = Map([
     Rule("/api/jobs/<job_id>", endpoint="job"),
     Rule("/api/failures", endpoint="failures"),
     Rule("/api/llm", endpoint="llm"),
+    Rule("/api/schedules", endpoint="schedules"),
     Rule("/api/queues/<name>/pause", endpoint="pause", methods=["POST"]),
     Rule("/api/queues/<name>/resume", endpoint="resume", methods=["POST"]),
     Rule("/api/pause", endpoint="pause", methods=["POST"]),

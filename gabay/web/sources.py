@@ -16,6 +16,7 @@ from gabay.cluster.stats import QueueStats
 from gabay.cluster.status import ClusterStatus
 from gabay.jobs import JobStore
 from gabay.ops.manager import WorkerManager
+from gabay.schedules.status import leader_status, schedule_status
 from gabay.settings import Settings
 
 
@@ -36,6 +37,22 @@ class Registry(Protocol):
     def workers(self) -> list[Any]: ...
 
 
+class Schedules(Protocol):
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """The scheduled jobs as ``gabay schedules`` shows them, and the current leader."""
+
+    settings: Settings
+    client: redis.Redis
+
+    def status(self) -> dict[str, Any]:
+        return {"schedules": schedule_status(self.settings, self.client),
+                "leader": leader_status(self.settings, self.client)}
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything the dashboard reads or acts on."""
@@ -45,6 +62,7 @@ class Sources:
     stats: Stats
     registry: Registry
     jobs: JobStore
+    schedules: Schedules
 
 
 def build_sources(settings: Settings, client: redis.Redis) -> Sources:
@@ -55,4 +73,5 @@ def build_sources(settings: Settings, client: redis.Redis) -> Sources:
         stats=QueueStats(client, settings),
         registry=WorkerRegistry(client, settings),
         jobs=JobStore(client, settings),
+        schedules=ScheduleSource(settings, client),
     )

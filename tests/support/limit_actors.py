@@ -15,7 +15,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from gabay.actors import broker, settings
-from gabay.limits.deferral import DEFERRALS_OPTION
+from gabay.cluster.deferral import DEFERRALS_OPTION
 from gabay.middleware.rate_limit import STARTED_OPTION
 
 LIMITS_QUEUE = "gabay-limits"
@@ -75,3 +75,26 @@ def rate_and_cap(token: str, seconds: float) -> None:
 def unlimited(token: str) -> None:
     """No limit option: must never touch the limiters' keys."""
     _record(token, time.time())
+
+
+def _teacher(token: str, seconds: float = 0.0) -> str:
+    """The tenant of a test message: the part of its token before the first dot."""
+    return token.split(".", 1)[0]
+
+
+@dramatiq.actor(queue_name=LIMITS_QUEUE, max_concurrency=1, max_retries=3, tenant_of=_teacher)
+def fair_mutex(token: str, seconds: float) -> None:
+    """A mutex across the cluster with fair share by the token's prefix; sleeps ``seconds``."""
+    started = time.time()
+    time.sleep(seconds)
+    _record(token, started)
+
+
+@dramatiq.actor(queue_name=LIMITS_QUEUE, max_retries=1, min_backoff=100, max_backoff=100)
+def fails_first(token: str) -> None:
+    """Fails on its first run (recorded with ``failed``), succeeds on the retry."""
+    started = time.time()
+    if broker.client.set(settings.keys.test("failed", token), 1, nx=True):
+        _record(token, started, failed=True)
+        raise RuntimeError(f"{token} fails on its first run")
+    _record(token, started)

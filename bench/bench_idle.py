@@ -1,0 +1,88 @@
+"""Benchmark: what an idle worker process costs, gabay against plain Dramatiq.
+
+Each variant runs ``dramatiq <modules> -p 1 -t 8`` alone on a redis-server of its own (a free
+port, nothing else talking to it), consuming the same four queues as gabay's actors. After the
+boot and ``SETTLE`` seconds, printed: Redis commands per second over ``MEASURE`` seconds (all
+commands, and EVALSHA alone, from ``INFO``), and the resident memory of the worker process
+(VmRSS of the child of ``dramatiq``'s main process) and of the main process. No assertions.
+
+Run: ``.venv/bin/python bench/bench_idle.py``. This file is also the worker module for plain
+Dramatiq (``BENCH_MODE=plain``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python bench/<file>``
+
+import dramatiq
+import redis
+
+from bench.common import MODE, modules, namespace_of, plain_broker, worker_env, workers
+from gabay.queues import FORM_RESPONSE, QUESTION_QUEUES
+from tests.chaos.redis_server import RedisServer
+
+SETTLE = 3.0
+MEASURE = 10.0
+QUEUES = (*QUESTION_QUEUES, FORM_RESPONSE)
+
+if MODE == "plain":
+    import os
+
+    dramatiq.set_broker(plain_broker(os.environ["REDIS_URL"]))
+    for _queue in QUEUES:
+        dramatiq.actor(lambda: None, actor_name=f"idle_{_queue}", queue_name=_queue)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _counts(client: redis.Redis) -> tuple[int, int]:
+    total = int(client.info("stats")["total_commands_processed"])
+    evalsha = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    return total, evalsha
+
+
+def measure(mode: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-idle-{mode}-") as directory:
+        server = RedisServer(Path(directory), appendonly=False).start()
+        client = server.client()
+        try:
+            process = workers(f"idle-{mode}", modules(mode, "bench.bench_idle"),
+                              worker_env(server.url, BENCH_MODE=mode), processes=1, threads=8)
+            with process.start(client, namespace_of(mode), timeout=60):
+                time.sleep(SETTLE)
+                before, started = _counts(client), time.monotonic()
+                time.sleep(MEASURE)
+                after, seconds = _counts(client), time.monotonic() - started
+                child = process.child_pids()[0]
+                # The measurement's own INFO calls (2 + 2) are not the worker's.
+                return {"commands/s": (after[0] - before[0] - 4) / seconds,
+                        "evalsha/s": (after[1] - before[1]) / seconds,
+                        "worker RSS (MB)": _rss_kb(child) / 1024,
+                        "main RSS (MB)": _rss_kb(process.pid) / 1024}
+        finally:
+            client.close()
+            server.stop()
+
+
+def main() -> None:
+    results = {mode: measure(mode) for mode in ("plain", "gabay")}
+    print(f"Idle worker process, dramatiq -p 1 -t 8, queues {', '.join(QUEUES)}; "
+          f"{MEASURE:.0f} s after {SETTLE:.0f} s of settling")
+    columns = list(results["gabay"])
+    print(f"{'':8}" + "".join(f"{name:>18}" for name in columns))
+    for mode, row in results.items():
+        print(f"{mode:8}" + "".join(f"{row[name]:>18.1f}" for name in columns))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Exam analytics from grades: score statistics, item difficulty, discrimination, distractors, reliability."""

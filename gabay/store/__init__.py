@@ -1,0 +1,1 @@
+"""The durable results store: exams, submissions, question results and the LLM cost ledger in SQL."""

@@ -1,0 +1,190 @@
+"""The ResultsStore: small explicit reads and writes of the results database.
+
+Every write is an upsert on the row's natural key, in its own transaction: a retried job (or two
+attempts at once) updates its rows, never duplicates them. Database errors become
+:class:`~gabay.errors.StoreUnavailable`, which a job lets Dramatiq retry. The schema is checked
+once per store before the first use (and migrated there for the embedded SQLite file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from gabay.errors import GabayError, StoreUnavailable
+from gabay.jobs import LLMCall
+from gabay.settings import Settings
+from gabay.store.engine import build_engine, is_embedded
+from gabay.store.records import ExamFacts, Forgotten, QuestionFacts, SubmissionFacts
+from gabay.store.schema import prepare_schema, unavailable
+from gabay.store.tables import Exam, LedgerEntry, QuestionResult, Submission
+from gabay.store.upsert import upsert
+
+EXAMS = cast(Table, Exam.__table__)
+SUBMISSIONS = cast(Table, Submission.__table__)
+QUESTIONS = cast(Table, QuestionResult.__table__)
+LEDGER = cast(Table, LedgerEntry.__table__)
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in UTC (naive means UTC): SQLite keeps no offset, so every time is stored in UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ResultsStore:
+    """Reads and writes the results database through ``engine``; safe across threads.
+
+    ``auto_upgrade``: migrate an old schema before the first use (the embedded SQLite); otherwise
+    an old schema raises SchemaOutdated.
+    """
+
+    def __init__(self, engine: Engine, *, auto_upgrade: bool = False) -> None:
+        self.engine = engine
+        self.auto_upgrade = auto_upgrade
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ResultsStore:
+        return cls(build_engine(settings), auto_upgrade=is_embedded(settings))
+
+    def ready(self) -> str:
+        """Check (or, embedded, migrate) the schema; once per store. Returns the revision."""
+        with self._ready_lock:
+            revision = prepare_schema(self.engine, auto_upgrade=self.auto_upgrade)
+            self._ready = True
+            return revision
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if not self._ready:
+            self.ready()
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            raise StoreUnavailable(unavailable(exc)) from None
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def record_exam(self, exam: ExamFacts) -> None:
+        """The exam as last seen (title, teacher, answer key version), keyed by form id."""
+        with self._transaction() as connection:
+            upsert(connection, EXAMS, {**asdict(exam), "updated_at": _now()}, key=["form_id"])
+
+    def record_submission(self, submission: SubmissionFacts) -> dict[str, str]:
+        """The graded submission and its email state, keyed by response id; its exam first.
+
+        Returns the link kept on the job record: ``{"table": "submissions", "key": response_id}``.
+        """
+        values = asdict(submission)
+        form_id = values.pop("form_id")
+        values["submitted_at"] = utc(submission.submitted_at)
+        with self._transaction() as connection:
+            exam_id = connection.execute(select(Exam.id).where(Exam.form_id == form_id)).scalar()
+            if exam_id is None:
+                raise GabayError(f"exam {form_id!r} is not recorded; record_exam comes first")
+            upsert(connection, SUBMISSIONS, {**values, "exam_id": exam_id, "recorded_at": _now(),
+                                             "anonymised_at": None}, key=["response_id"])
+        return {"table": "submissions", "key": submission.response_id}
+
+    def record_question_result(self, result: QuestionFacts) -> dict[str, str]:
+        """The outcome of a question request, keyed by request id; returns the job record's link."""
+        with self._transaction() as connection:
+            upsert(connection, QUESTIONS, {**asdict(result), "recorded_at": _now()}, key=["request_id"])
+        return {"table": "question_results", "key": result.request_id}
+
+    def record_calls(self, job_id: str, calls: Sequence[LLMCall],
+                     stage_started: Mapping[str, float] | None = None) -> None:
+        """The job's LLM calls as the ledger rows (job id, call index); rows past them are removed.
+
+        The job record keeps no time per call: ``at`` is the start of the call's stage
+        (``stage_started``: stage -> epoch seconds), else now.
+        """
+        starts = stage_started or {}
+        with self._transaction() as connection:
+            for index, call in enumerate(calls):
+                started = starts.get(call.stage)
+                at = dt.datetime.fromtimestamp(started, dt.UTC) if started is not None else _now()
+                upsert(connection, LEDGER, {
+                    "job_id": job_id, "call_index": index, "stage": call.stage,
+                    "provider": call.provider, "model": call.model,
+                    "input_tokens": call.prompt_tokens, "cached_tokens": call.cached_tokens,
+                    "output_tokens": call.completion_tokens, "cost_usd": call.cost_usd,
+                    "ok": call.ok, "at": at,
+                }, key=["job_id", "call_index"])
+            connection.execute(delete(LEDGER).where(LedgerEntry.job_id == job_id,
+                                                    LedgerEntry.call_index >= len(calls)))
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def exam(self, form_id: str) -> dict[str, Any] | None:
+        with self._transaction() as connection:
+            row = connection.execute(select(EXAMS).where(Exam.form_id == form_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def submission(self, response_id: str) -> dict[str, Any] | None:
+        """The stored submission (with its exam's ``form_id``), None when not stored."""
+        query = (select(SUBMISSIONS, Exam.form_id).join(EXAMS, Exam.id == Submission.exam_id)
+                 .where(Submission.response_id == response_id))
+        with self._transaction() as connection:
+            row = connection.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
+    def question_result(self, request_id: str) -> dict[str, Any] | None:
+        with self._transaction() as connection:
+            row = connection.execute(select(QUESTIONS).where(QuestionResult.request_id == request_id)
+                                     ).mappings().first()
+        return dict(row) if row is not None else None
+
+    def calls(self, job_id: str) -> list[dict[str, Any]]:
+        """The ledger rows of a job, in call order."""
+        query = select(LEDGER).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.call_index)
+        with self._transaction() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for the CLI and tests)."""
+        with self._transaction() as connection:
+            return {table.name: int(connection.execute(select(func.count()).select_from(table)).scalar() or 0)
+                    for table in (EXAMS, SUBMISSIONS, QUESTIONS, LEDGER)}
+
+    # -- personal data ----------------------------------------------------------------------------
+
+    def forget_student(self, student_id: str) -> list[Forgotten]:
+        """Delete the student's submissions; return what else belonged to them (jobs, files)."""
+        query = select(Submission.response_id, Submission.job_id, Submission.outbox_file).where(
+            Submission.student_id == student_id)
+        with self._transaction() as connection:
+            rows = [Forgotten(*row) for row in connection.execute(query).all()]
+            connection.execute(delete(SUBMISSIONS).where(Submission.student_id == student_id))
+        return rows
+
+    def anonymise_before(self, cutoff: dt.datetime) -> int:
+        """Anonymise submissions submitted before ``cutoff``: no student id, answers or feedback.
+
+        Grades, totals and the exam stay, for statistics. Returns the number of rows changed.
+        """
+        change = (update(SUBMISSIONS)
+                  .where(Submission.submitted_at < utc(cutoff), Submission.anonymised_at.is_(None))
+                  .values(student_id=None, answers=None, feedback_summary=None, email_message_id=None,
+                          outbox_file=None, anonymised_at=_now()))
+        with self._transaction() as connection:
+            return connection.execute(change).rowcount
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()
