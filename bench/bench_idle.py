@@ -23,12 +23,12 @@ import dramatiq
 import redis
 
 from bench.common import MODE, modules, namespace_of, plain_broker, worker_env, workers
-from gabay.queues import FORM_RESPONSE, QUESTION_QUEUES
+from gabay.queues import ALL_QUEUES
 from tests.chaos.redis_server import RedisServer
 
 SETTLE = 3.0
 MEASURE = 10.0
-QUEUES = (*QUESTION_QUEUES, FORM_RESPONSE)
+QUEUES = ALL_QUEUES
 
 if MODE == "plain":
     import os

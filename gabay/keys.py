@@ -232,6 +232,13 @@ class Keys:
         return self._key("alerts", "missed-schedules")
 
 
+    # -- autoscaling (gabay/cluster/autoscale_log.py) --------------------------------------------
+
+    @property
+    def autoscale_decisions(self) -> str:
+        """List of the latest 50 scaling decisions of ``gabay workers --autoscale`` (JSON, newest first)."""
+        return self._key("autoscale", "decisions")
+
     def test(self, *parts: str) -> str:
         """Keys of the test suite's and the benchmarks' own actors, under the same prefix."""
         return self._key("test", *parts)
@@ -261,3 +268,20 @@ class Keys:
         """List of one schedule's latest fires and misfire skips (JSON, newest first)."""
         return self._key("schedules", "history", name)
 
+
+    # -- exam analytics (gabay/actors/analytics.py) -----------------------------------------------
+
+    def analytics_pending(self, form_id: str) -> str:
+        """Present (SET NX EX) while an analysis of exam ``form_id`` is enqueued: the debounce."""
+        return self._key("analytics", "pending", form_id)
+
+    # -- memory-based recycling (gabay/middleware/memory_limit.py) --------------------------------
+
+    @property
+    def memory_recycles(self) -> str:
+        """Counter of worker processes recycled because they grew past ``WORKER_MAX_MEMORY``."""
+        return self._key("memory-recycles")
+
+    def memory_recycle_claim(self, host: str, main_pid: int) -> str:
+        """Present (SET NX EX) while one process of this dramatiq command asked it to reload."""
+        return self._key("control", "memory-recycle", host, str(main_pid))

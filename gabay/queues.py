@@ -8,11 +8,13 @@ RETRIEVAL = "retrieval"
 GENERATION = "generation"
 VALIDATION = "validation"
 FORM_RESPONSE = "form-response-processing"
+GRADING = "grading"
+ANALYTICS = "analytics"
 SYSTEM = "system"
 
 QUESTION_QUEUES = (RETRIEVAL, GENERATION, VALIDATION)
 FORM_RESPONSE_QUEUES = (FORM_RESPONSE,)
-ALL_QUEUES = (*QUESTION_QUEUES, FORM_RESPONSE, SYSTEM)
+ALL_QUEUES = (*QUESTION_QUEUES, GRADING, ANALYTICS, FORM_RESPONSE, SYSTEM)
 
 
 def consumed_queues(enable_form_response_worker: bool) -> tuple[str, ...]:

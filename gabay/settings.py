@@ -212,6 +212,58 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Manila)") from None
         return value
 
+    # -- exam analytics (gabay/actors/analytics.py) --
+    analytics_debounce_seconds: float = Field(
+        30.0, ge=0, le=3600,
+        description="seconds an exam's analytics waits after a graded submission, gathering the "
+                    "submissions that follow into one recomputation")
+
+    # -- autoscaling (gabay/cluster/autoscale.py, gabay/ops/autoscaler.py) --
+    autoscale_min_processes: int = Field(
+        1, ge=0, le=256, description="fewest worker processes the desired count asks for")
+    autoscale_max_processes: int = Field(
+        8, ge=1, le=256, description="most worker processes the desired count asks for")
+    autoscale_interval: float = Field(
+        5.0, gt=0, le=300, description="seconds between the autoscaler's looks at the queues")
+    autoscale_up_after: float = Field(
+        15.0, ge=0, le=3600, description="seconds the need for more processes must hold before growing")
+    autoscale_down_after: float = Field(
+        120.0, ge=0, le=86400, description="seconds of less need before shrinking (to the peak of "
+                                           "that window)")
+    autoscale_cooldown: float = Field(
+        30.0, ge=0, le=3600, description="seconds between two scaling decisions")
+    autoscale_up_wait: float = Field(
+        2.0, ge=0, le=3600, description="seconds the oldest waiting message must have waited before "
+                                        "a backlog counts as need")
+    autoscale_default_run_seconds: float = Field(
+        10.0, gt=0, le=86400, description="a rate-limited actor's run time until its average is known")
+    # -- end of autoscaling --
+
+    # -- memory-based recycling (gabay/middleware/memory_limit.py) --
+    worker_max_memory: int | None = Field(
+        None, ge=1, description="resident memory (bytes; 512M, 1G ...) past which a worker process "
+                                "drains and is replaced; none: no limit")
+    worker_memory_check_interval: float = Field(
+        5.0, ge=0.05, le=3600, description="seconds between two reads of a worker process's RSS")
+
+    @field_validator("worker_max_memory", mode="before")
+    @classmethod
+    def _parse_memory_size(cls, value: Any) -> Any:
+        """``1G``, ``512M``, ``300k`` or bytes (powers of 1024, as PM2's max_memory_restart)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip().upper().removesuffix("B")
+        if not text:
+            return None
+        factor = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1], 1)
+        number = text[:-1] if factor > 1 else text
+        try:
+            size = float(number) * factor
+        except ValueError:
+            raise ValueError(f"invalid size {value!r}: expected bytes or N[K|M|G], such as 1G") from None
+        return int(size)
+    # -- end of memory-based recycling --
+
     @field_validator("form_response_rate_limit", mode="before")
     @classmethod
     def _parse_rate(cls, value: Any) -> Rate:

@@ -1,7 +1,8 @@
 """Shared fixtures: a dedicated database on the real Redis, flushed around every test.
 
 The database number comes from ``GABAY_TEST_REDIS_DB`` (default 15) so that parallel test runs
-on one Redis do not disturb each other; it is never FLUSHALL.
+on one Redis do not disturb each other, minus the pytest-xdist worker's number (``bin/test`` runs
+two test processes); it is never FLUSHALL.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-TEST_DB = int(os.environ.get("GABAY_TEST_REDIS_DB", "15"))
+#: Under pytest-xdist each test process takes its own database: 15, 14, ... for gw0, gw1, ...
+_XDIST_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_DB = int(os.environ.get("GABAY_TEST_REDIS_DB", "15")) - _XDIST_INDEX
 REDIS_URL = os.environ.get("GABAY_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{TEST_DB}")
 DATA_DIR = Path(tempfile.mkdtemp(prefix="gabay-test-data-"))
 

@@ -8,9 +8,11 @@ import dramatiq
 import pytest
 import redis
 
+from gabay.cluster.status_reader import StatusReader
 from gabay.keys import Keys
 from gabay.limits.leases import AGE_LIMIT_MS, Leases, Waiter
 from gabay.limits.priority import PRIORITIES
+from gabay.queues import GENERATION
 from gabay.settings import Settings
 from tests.support.limit_checks import (
     MODULES,
@@ -38,12 +40,12 @@ WORKER = "w-test"
 QUEUE = "cap-test"
 
 
-def deliver(client: redis.Redis, keys: Keys, token: str, **options: object) -> dramatiq.Message:
+def deliver(client: redis.Redis, keys: Keys, token: str, queue: str = QUEUE) -> dramatiq.Message:
     """A message as this process holds it after a fetch: in its acks set, data in the queue."""
-    message = dramatiq.Message(queue_name=QUEUE, actor_name="job", args=(token,), kwargs={},
-                               options={"redis_message_id": f"id-{token}", **options})
-    client.hset(keys.messages(QUEUE), f"id-{token}", message.encode())
-    client.sadd(keys.acks(WORKER, QUEUE), f"id-{token}")
+    message = dramatiq.Message(queue_name=queue, actor_name="job", args=(token,), kwargs={},
+                               options={"redis_message_id": f"id-{token}"})
+    client.hset(keys.messages(queue), f"id-{token}", message.encode())
+    client.sadd(keys.acks(WORKER, queue), f"id-{token}")
     return message
 
 
@@ -204,6 +206,25 @@ def test_a_weight_of_two_takes_two_turns_per_round(leases: Leases, redis_client:
                     now=NOW)
     order = _serve_all(leases, redis_client, holder.member, 9, now=NOW)
     assert sum(t.startswith("heavy") for t in order) == 6  # 2:1 in the first nine
+
+
+def test_the_status_counts_waiting_messages_per_priority_and_tenant(
+        leases: Leases, redis_client: redis.Redis, settings: Settings) -> None:
+    keys = leases.redis_keys
+    holder = leases.acquire("job", 1)
+    for token, tenant, priority in [("a1", "teacher-a", 0), ("a2", "teacher-a", 0),
+                                    ("b1", "teacher-b", PRIORITIES["urgent"])]:
+        leases.park("job", 1, deliver(redis_client, keys, token, queue=GENERATION),
+                    Waiter(tenant=tenant, priority=priority))
+
+    held = StatusReader(settings, redis_client).read().per_queue[GENERATION]
+    assert (held.held, held.held_tenants) == (3, 2)
+    assert held.held_by_priority == {"normal": 2, "urgent": 1}
+    assert held.held_by_tenant == {"teacher-a": 2, "teacher-b": 1}
+
+    leases.release("job", holder.member, run_ms=10, limit=1)  # the urgent one is handed the slot
+    held = StatusReader(settings, redis_client).read().per_queue[GENERATION]
+    assert held.held_by_priority == {"normal": 2} and held.held_by_tenant == {"teacher-a": 2}
 
 
 def test_closing_gives_back_every_slot(leases: Leases, redis_client: redis.Redis) -> None:

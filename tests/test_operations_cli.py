@@ -89,8 +89,8 @@ def test_an_unknown_queue_is_one_clear_line_and_exit_code_1(redis_client, comman
     result = gabay(*command)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "gabay: unknown queue 'nope'; known queues: retrieval, generation, validation, "
-        "form-response-processing, system"
+        "gabay: unknown queue 'nope'; known queues: retrieval, generation, validation, grading, "
+        "analytics, form-response-processing, system"
     ]
     assert redis_client.exists("gabay:pause") == 0
 

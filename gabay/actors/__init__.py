@@ -19,9 +19,12 @@ from gabay.broker import GabayBroker, setup_broker
 
 broker: GabayBroker = setup_broker(settings)
 
-from gabay.actors import feedback, questions  # noqa: E402,F401
+from gabay.actors import analytics, feedback, grading, questions  # noqa: E402,F401
+from gabay.actors.analytics import analyse_exam  # noqa: E402
 from gabay.actors.feedback import process_form_response  # noqa: E402
+from gabay.actors.grading import grade_form_response  # noqa: E402
 from gabay.actors.questions import generate_questions  # noqa: E402
 from gabay.actors.system import probe  # noqa: E402
 
-__all__ = ["broker", "generate_questions", "probe", "process_form_response", "settings"]
+__all__ = ["analyse_exam", "broker", "generate_questions", "grade_form_response", "probe",
+           "process_form_response", "settings"]

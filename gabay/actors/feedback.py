@@ -19,10 +19,11 @@ from dramatiq.middleware import CurrentMessage
 from gabay.actors.bound import bound_broker
 from gabay.actors.validated import validated_actor
 from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
+from gabay.feedback.graded import needs_grading
 from gabay.feedback.pipeline import FeedbackContext, enqueue_record, process
 from gabay.feedback.submission import parse_submission, tenant_of
 from gabay.mail.delivery import Hook
-from gabay.queues import FORM_RESPONSE
+from gabay.queues import FORM_RESPONSE, GRADING
 
 #: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all. A retry
 #: after an unanswered send first asks Brevo's list of sent emails (see gabay.mail.delivery), and
@@ -30,6 +31,9 @@ from gabay.queues import FORM_RESPONSE
 MAX_RETRIES = 8
 MAX_RETRY_AFTER_MS = 15 * 60 * 1000
 FINAL_ERRORS = (InvalidInput, EmailRejected, EmailUncertain)
+
+#: The grading worker's actor (gabay.actors.grading), the step before this one.
+GRADE_ACTOR = "grade_form_response"
 
 broker = bound_broker()
 settings = broker.settings
@@ -47,13 +51,22 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "tenant_of": lambda submission: tenant_of(submission, settings.feedback_tenant),
 }
 
-context = FeedbackContext.build(settings, broker.client, guard=broker.ownership.check)
+context = FeedbackContext.build(settings, broker.client, guard=broker.ownership.check,
+                                enqueue=broker.enqueue)
 
 
-def prepare(submission: Any) -> tuple[str, tuple[Any, ...]]:
-    """Validate ``submission`` and create its job; the same response id always gives the same job id."""
+def prepare(submission: Any) -> tuple[str, tuple[Any, ...] | None]:
+    """Validate ``submission`` and create its job; the same response id always gives the same job id.
+
+    A submission with answers to grade goes to the grading worker first, which hands it on.
+    """
     valid = parse_submission(submission)
-    return enqueue_record(context, valid), (valid.as_message(),)
+    job_id = enqueue_record(context, valid)
+    if needs_grading(valid):
+        broker.enqueue(dramatiq.Message(queue_name=GRADING, actor_name=GRADE_ACTOR,
+                                        args=(valid.as_message(),), kwargs={}, options={}))
+        return job_id, None
+    return job_id, (valid.as_message(),)
 
 
 def run(submission: Any, hook: Hook | None = None) -> None:

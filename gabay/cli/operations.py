@@ -37,7 +37,8 @@ def render_status(status: ClusterStatus) -> str:
         return "\n".join(lines)
     workers, questions, feedback = status.workers, status.queues, status.form_response_worker
     lines.append(f"Workers: {workers.worker_count} processes, {workers.concurrency} threads, "
-                 f"up {_duration(status.uptime)}, restarts {status.restart_attempts}")
+                 f"up {_duration(status.uptime)}, restarts {status.restart_attempts}, "
+                 f"memory recycles {status.memory_recycles}")
     lines.append(f"Question generation ({'running' if workers.is_running else 'not running'}): "
                  f"active {questions.active}, waiting {questions.waiting}, "
                  f"completed {questions.completed}, failed {questions.failed}")

@@ -14,9 +14,11 @@ from gabay.cluster.connection import connect, describe_url, ping, resolve_redis_
 from gabay.cluster.embedded_redis import EmbeddedRedis
 from gabay.cluster.restarts import count_restart
 from gabay.errors import RedisUnavailable
+from gabay.ops.autoscaler import Autoscaler
 from gabay.ops.demo.run import run_demo
 from gabay.ops.supervisor import Supervisor, WorkerCommand
 from gabay.queues import check_queue_names, consumed_queues
+from gabay.settings import load_settings
 
 
 @main.command()
@@ -25,6 +27,11 @@ from gabay.queues import check_queue_names, consumed_queues
 @click.option("--queue", "-Q", "queues", multiple=True, help="Consume only these queues.")
 @click.option("--watch", is_flag=True, help="Reload the workers when gabay's code changes.")
 @click.option("--module", "modules", multiple=True, help="Extra actor modules to import.")
+@click.option("--autoscale", metavar="MIN,MAX", callback=lambda ctx, param, value: _bounds(value),
+              help="Run MIN to MAX single-process worker commands, as the queues need.")
+@click.option("--max-memory", metavar="SIZE",
+              help="Drain and replace a worker process whose RSS passes SIZE (512M, 1G; "
+                   "default WORKER_MAX_MEMORY).")
 @click.pass_context
 def workers(
     ctx: click.Context,
@@ -33,9 +40,15 @@ def workers(
     queues: tuple[str, ...],
     watch: bool,
     modules: tuple[str, ...],
+    autoscale: tuple[int, int] | None,
+    max_memory: str | None,
 ) -> None:
     """Run the worker system (dramatiq gabay.actors), restarting it if it dies."""
+    if autoscale and (processes or watch):
+        raise click.UsageError("--autoscale decides the processes itself: drop --processes/--watch")
     settings = get_settings(ctx)
+    if max_memory is not None:
+        settings = load_settings(worker_max_memory=max_memory)  # a wrong size: one clear line
     url = resolve_redis_url(settings)  # starts the embedded Redis if needed, before the workers
     client = connect(settings, url)
     ping(client)
@@ -49,11 +62,31 @@ def workers(
         extra_modules=modules,
         watch=watch,
     )
+    if autoscale:
+        click.echo(f"Starting autoscaled workers on {describe_url(url)}: {autoscale[0]} to "
+                   f"{autoscale[1]} processes x {command.threads} threads, "
+                   f"queues {', '.join(command.queues)}", err=True)
+        autoscaler = Autoscaler.build(command, client, *autoscale)
+        autoscaler.on_restart.append(lambda: count_restart(client, settings.keys))
+        sys.exit(autoscaler.run())
     click.echo(f"Starting workers on {describe_url(url)}: {command.processes} processes x "
                f"{command.threads} threads, queues {', '.join(command.queues)}", err=True)
     supervisor = Supervisor(command)
     supervisor.on_restart.append(lambda: count_restart(client, settings.keys))
     sys.exit(supervisor.run())
+
+
+def _bounds(value: str | None) -> tuple[int, int] | None:
+    """``MIN,MAX`` of ``--autoscale``: 0 <= MIN <= MAX, MAX >= 1."""
+    if value is None:
+        return None
+    try:
+        low, high = (int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected MIN,MAX such as 1,4", param_hint="--autoscale") from None
+    if not 0 <= low <= high or high < 1:
+        raise click.BadParameter("expected 0 <= MIN <= MAX and MAX >= 1", param_hint="--autoscale")
+    return low, high
 
 
 @main.command()

@@ -11,7 +11,8 @@
   which Dramatiq retries it until it succeeds; an unacked id would run again one day.
 - Its pauses (may not fetch, fetch backoff) end early on :meth:`GabayConsumer.wake`: the drain
   wakes a stopped consumer at once instead of letting the shutdown wait out ``IDLE_CHECK``.
-- An idle consumer polls with Dramatiq's growing backoff (up to the worker's timeout, 1 s), but
+- An idle consumer polls with Dramatiq's growing backoff (up to the worker's timeout, 1 s; 5 s
+  for a delay queue, which only plain Dramatiq producers still use), but
   the wait ends at once when this process put a message at the head of its queue (a cap slot
   handed to a waiting message: :meth:`gabay.cluster.intake.Intake.nudge`).
 """
@@ -33,6 +34,7 @@ from dramatiq.errors import ConnectionError as DramatiqConnectionError
 
 from gabay.cluster.intake import Intake
 from gabay.cluster.outage import Outage
+from gabay.keys import DELAY_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 IDLE_CHECK = 0.2
 #: Longest pause between fetches while Redis fails, in seconds.
 MAX_FETCH_BACKOFF = 2.0
+#: Longest idle poll of a Dramatiq delay queue (ms): gabay's own delayed messages wait in the due
+#: set, so only a plain Dramatiq producer's delayed sends arrive there.
+DELAY_QUEUE_IDLE_MS = 5000
 
 
 class GabayConsumer(_RedisConsumer):
@@ -47,6 +52,8 @@ class GabayConsumer(_RedisConsumer):
 
     def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int, *,
                  intake: Intake) -> None:
+        if queue_name.endswith(DELAY_SUFFIX):
+            timeout = max(timeout, DELAY_QUEUE_IDLE_MS)
         super().__init__(broker, queue_name, prefetch, timeout)
         self.intake = intake
         self.failed_fetches = 0

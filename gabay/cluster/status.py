@@ -18,6 +18,11 @@ class QueueStatus(BaseModel):
     delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs waiting for "
                                         "their time (the due set, and Dramatiq's .DQ)")
     held: int = Field(0, description="waiting in a capped actor's waiting room for a slot")
+    held_by_priority: dict[str, int] = Field(default_factory=dict,
+                                             description="held messages per priority")
+    held_by_tenant: dict[str, int] = Field(
+        default_factory=dict, description="held messages of the tenants with the most (ids only)")
+    held_tenants: int = Field(0, description="tenants with held messages")
     running: int = Field(0, description="messages being processed right now")
     dead_lettered: int = Field(0, description="final failures kept in the dead-letter set (ZCARD .XQ)")
     stranded: int = Field(0, description="fetched by worker processes that are gone; back in the "
@@ -27,6 +32,8 @@ class QueueStatus(BaseModel):
     failed: int = 0
     consumers: int = Field(0, description="live worker processes that consume this queue")
     last_started_at: float | None = Field(None, description="epoch seconds of the last message start")
+    desired_replicas: int = Field(0, description="worker processes this queue's work can use now, "
+                                                 "within its cap and rate limit (gabay.cluster.autoscale)")
 
 
 class WorkersStatus(BaseModel):
@@ -65,10 +72,13 @@ class ClusterStatus(BaseModel):
     queues: WorkloadStatus = Field(default_factory=WorkloadStatus, description="question generation")
     form_response_worker: FormResponseWorkerStatus = Field(default_factory=FormResponseWorkerStatus)
     restart_attempts: int = 0
+    memory_recycles: int = Field(0, description="worker processes replaced for passing WORKER_MAX_MEMORY")
     uptime: float = Field(0.0, description="seconds since the oldest live worker process started")
     per_queue: dict[str, QueueStatus] = Field(default_factory=dict)
     paused_queues: list[str] = Field(default_factory=list)
     checked_at: float = Field(0.0, description="epoch seconds when this status was read")
+    desired_replicas: int = Field(0, description="worker processes the whole work can use, within "
+                                                 "AUTOSCALE_MIN_PROCESSES..AUTOSCALE_MAX_PROCESSES")
 
     @classmethod
     def unreachable(cls, reason: str, *, enabled: bool, checked_at: float) -> ClusterStatus:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import redis
 
+from gabay.cluster.autoscale import QueueLimit, QueueLoad, desired_replicas, queue_limits
 from gabay.cluster.clock import RedisClock
 from gabay.cluster.dead_workers import DeadWorkers, Stranded
 from gabay.cluster.pause_flags import PauseFlags
@@ -28,6 +30,9 @@ from gabay.errors import RedisUnavailable
 from gabay.keys import DELAY_SUFFIX
 from gabay.queues import ALL_QUEUES, FORM_RESPONSE, QUESTION_QUEUES
 from gabay.settings import Settings
+
+#: How many tenants the status lists per queue (those with the most waiting messages).
+TOP_TENANTS = 10
 
 
 class StatusReader:
@@ -71,7 +76,10 @@ class StatusReader:
             waiting, delayed, dead = broker_counts[queue]
             per_queue[queue] = QueueStatus(
                 name=queue, waiting=waiting, delayed=delayed, dead_lettered=dead,
-                held=held.get(queue, 0),
+                held=held[queue].count if queue in held else 0,
+                held_by_priority=held[queue].by_priority if queue in held else {},
+                held_by_tenant=held[queue].by_tenant if queue in held else {},
+                held_tenants=held[queue].tenants if queue in held else 0,
                 stranded=stranded[queue].count if queue in stranded else 0,
                 running=counters.running, completed=counters.completed, failed=counters.failed,
                 paused=queue in paused, consumers=sum(1 for w in workers if consumes(w, queue)),
@@ -79,6 +87,12 @@ class StatusReader:
             )
         reasons = self._health_reasons(per_queue, workers, now) + self._stranded_reasons(stranded)
         started = [w.started_at for w in workers]
+        settings = self.settings
+        desired, per_queue_desired = self.desired_for(
+            per_queue, queues, threads=settings.worker_threads,
+            minimum=settings.autoscale_min_processes, maximum=settings.autoscale_max_processes)
+        for queue, replicas in per_queue_desired.items():
+            per_queue[queue].desired_replicas = replicas
         return ClusterStatus(
             healthy=not reasons,
             reasons=reasons,
@@ -95,11 +109,41 @@ class StatusReader:
                 worker_count=per_queue[FORM_RESPONSE].consumers,
             ),
             restart_attempts=restarts,
+            memory_recycles=int(self.client.get(self.keys.memory_recycles) or 0),
             uptime=max(now - min(started), 0.0) if started else 0.0,
             per_queue=per_queue,
             paused_queues=sorted(paused),
             checked_at=now,
+            desired_replicas=desired,
         )
+
+    def desired_for(self, per_queue: dict[str, QueueStatus], queues: Iterable[str], *, threads: int,
+                    minimum: int, maximum: int) -> tuple[int, dict[str, int]]:
+        """The process count these queues' work can use (bounded) and each queue's own.
+
+        The average run times of the limited actors come from their caps' stats in Redis
+        (``avg``, ms), else ``AUTOSCALE_DEFAULT_RUN_SECONDS``.
+        """
+        limits = queue_limits(self.settings)
+        names = [q for q in queues if q in per_queue]
+        actors = sorted({limit.actor for q, limit in limits.items() if q in names and limit.actor})
+        pipe = self.client.pipeline(transaction=False)
+        for actor in actors:
+            pipe.hget(self.keys.cap_stats(actor), "avg")
+        averages = {actor: float(raw) / 1000 for actor, raw in zip(actors, pipe.execute(), strict=True)
+                    if raw is not None and float(raw) > 0}
+        loads = {}
+        for queue in names:
+            status, limit = per_queue[queue], limits.get(queue, QueueLimit())
+            loads[queue] = QueueLoad(
+                running=status.running, waiting=status.waiting, held=status.held, paused=status.paused,
+                limit=limit, average_run_seconds=averages.get(limit.actor or ""))
+        return desired_replicas(loads, threads=threads, minimum=minimum, maximum=maximum,
+                                default_run_seconds=self.settings.autoscale_default_run_seconds)
+
+    def oldest_waiting_age(self, queue: str) -> float:
+        """Seconds the message at the head of ``queue`` has waited (0 when none)."""
+        return self._oldest_waiting_age(queue, time.time())
 
     def _question_jobs(self, per_queue: dict[str, QueueStatus]) -> WorkloadStatus:
         """Running and waiting messages of the three stages; completed and failed *jobs*.
@@ -131,16 +175,32 @@ class StatusReader:
             last_starts[queue] = float(last) if last is not None else None
         return counts, last_starts, int(values[-1] or 0)
 
-    def _held(self) -> dict[str, int]:
-        """Per queue, the messages waiting in its actors' cap waiting rooms."""
+    def _held(self) -> dict[str, HeldMessages]:
+        """Per queue, the messages waiting in its actors' cap waiting rooms, by priority and by
+        tenant (the tenants with the most first, at most ``TOP_TENANTS``; ids, never names)."""
         index = self.client.hgetall(self.keys.cap_waiting_index)
+        entries = [entry.decode().split(" ") for entry in index.values()]
         pipe = self.client.pipeline(transaction=False)
-        for key in index:
+        for key, fields in zip(index, entries, strict=True):
             pipe.zcard(key)
-        held: dict[str, int] = {}
-        for entry, count in zip(index.values(), pipe.execute(), strict=True):
-            queue = entry.decode().rsplit(" ", 1)[-1]
-            held[queue] = held.get(queue, 0) + int(count)
+            pipe.hgetall(fields[1])  # the actor's stats: counts per priority and tenant
+        values = pipe.execute()
+        held: dict[str, HeldMessages] = {}
+        for number, fields in enumerate(entries):
+            count, stats = values[2 * number], values[2 * number + 1]
+            queue = held.setdefault(fields[-1], HeldMessages())
+            queue.count += int(count)
+            for raw_field, raw_value in stats.items():
+                field, value = raw_field.decode(), int(raw_value)
+                if field.startswith("waiting-priority:"):
+                    name = field.removeprefix("waiting-priority:")
+                    queue.by_priority[name] = queue.by_priority.get(name, 0) + value
+                elif field.startswith("waiting-tenant:"):
+                    name = field.removeprefix("waiting-tenant:") or "(none)"
+                    queue.by_tenant[name] = queue.by_tenant.get(name, 0) + value
+        for queue in held.values():
+            top = sorted(queue.by_tenant.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TENANTS]
+            queue.tenants, queue.by_tenant = len(queue.by_tenant), dict(top)
         return held
 
     def _health_reasons(self, per_queue: dict[str, QueueStatus], workers: list[WorkerInfo],
@@ -193,6 +253,16 @@ class StatusReader:
 def consumes(worker: WorkerInfo, queue: str) -> bool:
     """True when this live process takes work from ``queue`` (a draining one takes none)."""
     return not worker.draining and queue in {name.removesuffix(DELAY_SUFFIX) for name in worker.queues}
+
+
+@dataclass
+class HeldMessages:
+    """What waits in the cap waiting rooms of one queue's actors."""
+
+    count: int = 0
+    by_priority: dict[str, int] = field(default_factory=dict)
+    by_tenant: dict[str, int] = field(default_factory=dict)
+    tenants: int = 0
 
 
 def _workload(queues: Iterable[QueueStatus]) -> WorkloadStatus:

@@ -8,7 +8,8 @@ failed send reuses the feedback already written instead of paying for a second L
 After the send, the submission is written to the results store (:mod:`gabay.feedback.stored`)
 before the job is marked succeeded, and the job record links to the row (``details.stored``).
 If the store fails, the job fails with a retryable error: the retry finds the sent record, sends
-nothing, and writes the (idempotent) rows again.
+nothing, and writes the (idempotent) rows again. Once stored, the exam's analytics are requested
+(debounced, :mod:`gabay.feedback.analytics_request`); a Redis error there fails nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import redis
 
 from gabay.cluster.intake import Guard, OwnershipLost, always_owned
 from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
+from gabay.feedback.analytics_request import AnalyticsRequests, Enqueue, current_broker_enqueue
 from gabay.feedback.email import render_feedback_email, subject_for
+from gabay.feedback.graded import with_grade
 from gabay.feedback.model import Feedback
 from gabay.feedback.scoring import Score, score
 from gabay.feedback.stored import store_sent
@@ -52,7 +55,8 @@ class FeedbackContext:
 
     ``guard`` raises OwnershipLost when this process no longer owns the job it runs (see
     :mod:`gabay.middleware.ownership`); it is called before each side effect: the LLM call, the
-    email, the final job record. ``results`` is the results store (None: nothing is stored).
+    email, the final job record. ``results`` is the results store (None: nothing is stored);
+    ``analytics`` asks for the exam's analytics once a submission is stored (None: it does not).
     """
 
     settings: Settings
@@ -61,12 +65,15 @@ class FeedbackContext:
     mailer: Mailer
     guard: Guard = always_owned
     results: ResultsStore | None = None
+    analytics: AnalyticsRequests | None = None
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis, guard: Guard = always_owned,
-              results: ResultsStore | None = None) -> FeedbackContext:
+              results: ResultsStore | None = None,
+              enqueue: Enqueue = current_broker_enqueue) -> FeedbackContext:
         return cls(settings, JobStore(client, settings), SentRecords(client, settings),
-                   build_mailer(settings), guard, results or ResultsStore.from_settings(settings))
+                   build_mailer(settings), guard, results or ResultsStore.from_settings(settings),
+                   AnalyticsRequests(client, settings, enqueue))
 
 
 def enqueue_record(ctx: FeedbackContext, submission: Submission) -> str:
@@ -140,6 +147,7 @@ def _unless_done(record: JobRecord, status: JobStatus, error: str) -> None:
 
 
 def _run(ctx: FeedbackContext, submission: Submission, job_id: str, hook: Hook | None) -> dict[str, Any]:
+    submission = with_grade(ctx.settings, ctx.store, job_id, submission)
     facts = score(submission)
     sent = ctx.records.get(job_id)
     if sent.get("state") == "sent":
@@ -206,5 +214,7 @@ def _succeed(ctx: FeedbackContext, job_id: str, submission: Submission, facts: S
     if ctx.results is not None:
         record = ctx.store.get(job_id)
         stored["stored"] = store_sent(ctx.results, submission, facts, delivery, source, record)
+        if ctx.analytics is not None:
+            ctx.analytics.request(submission.form.id)
     ctx.store.succeed(job_id, result, **stored)
     return result

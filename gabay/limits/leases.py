@@ -55,6 +55,7 @@ from typing import Any
 import redis
 
 from gabay.keys import MESSAGES_SUFFIX, Keys
+from gabay.limits.priority import priority_name
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ LANE_STEP = 1000
 AGE_LIMIT_MS = 10 * 60 * 1000
 
 # hand_off(holders, stats, waiting, since, index, limit, lease, now): give every free slot to
-# the next waiters; returns how many were handed. Members are '<queue key>|<id>|<offset>'.
+# the next waiters; returns how many were handed. Members are
+# '<queue key>|<id>|<offset>|<priority>|<tenant>'; the stats hash counts the waiters per
+# priority ('waiting-priority:<p>') and per tenant ('waiting-tenant:<t>') for the status.
 _HAND_OFF = f"""
 local function hand_off(holders, stats, waiting, since, index, limit, lease, now)
   redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
@@ -97,7 +100,11 @@ local function hand_off(holders, stats, waiting, since, index, limit, lease, now
       member, score = head[1], tonumber(head[2])
     end
     redis.call('ZREM', since, member)
-    local queue, id, offset = string.match(member, '^(.*)|([^|]*)|([^|]*)$')
+    local queue, id, offset, priority, tenant =
+      string.match(member, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+    for _, field in ipairs({{'waiting-priority:' .. priority, 'waiting-tenant:' .. tenant}}) do
+      if redis.call('HINCRBY', stats, field, -1) <= 0 then redis.call('HDEL', stats, field) end
+    end
     if score then
       local lane = score - tonumber(offset)
       if lane > (tonumber(redis.call('HGET', stats, 'vtime')) or 0) then
@@ -133,7 +140,8 @@ return {{0, now, ''}}
 """
 
 # KEYS: acks, messages, waiting, tenants, holders, stats, waiting index, queue, waiting since.
-# ARGV: id, data, limit, lease ms, tenant, weight, priority offset, index entry, now or ''.
+# ARGV: id, data, limit, lease ms, tenant, weight, priority offset, index entry, priority name,
+# now or ''.
 # Returns {parked (1, or -1: not this process's delivery), rank, handed}.
 PARK_LUA = _NOW_MS + _HAND_OFF + f"""
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {{-1, 0, 0}} end
@@ -152,7 +160,9 @@ if offset >= 0 then
   redis.call('HSET', KEYS[4], ARGV[5], string.format('%.3f', lane))
   redis.call('PEXPIRE', KEYS[4], 86400000)
 end
-local member = KEYS[8] .. '|' .. ARGV[1] .. '|' .. ARGV[7]
+local member = KEYS[8] .. '|' .. ARGV[1] .. '|' .. ARGV[7] .. '|' .. ARGV[9] .. '|' .. ARGV[5]
+redis.call('HINCRBY', KEYS[6], 'waiting-priority:' .. ARGV[9], 1)
+redis.call('HINCRBY', KEYS[6], 'waiting-tenant:' .. ARGV[5], 1)
 redis.call('ZADD', KEYS[3], lane + offset, member)
 redis.call('ZADD', KEYS[9], now, member)
 redis.call('HSET', KEYS[7], KEYS[3], ARGV[8])
@@ -303,8 +313,9 @@ class Leases:
                       keys.cap_tenants(name), holders, stats, index, keys.queue(queue), since]
         args: list[object] = [
             message.options["redis_message_id"], message.encode(), limit, self.lease_ms,
-            waiter.tenant, max(waiter.weight, 0.01), waiter.priority * LANE_STEP,
-            f"{holders} {stats} {since} {limit} {queue}", "" if now is None else now]
+            waiter.tenant.replace("|", "/"), max(waiter.weight, 0.01), waiter.priority * LANE_STEP,
+            f"{holders} {stats} {since} {limit} {queue}", priority_name(waiter.priority),
+            "" if now is None else now]
         parked, rank, handed = self._park(keys=redis_keys, args=args)
         return Parked(int(parked) > 0, int(rank), int(handed))
 

@@ -35,6 +35,11 @@ def parse_priority(value: Any) -> int:
                      f"[-1000, 1000], not {value!r}")
 
 
+def priority_name(priority: int) -> str:
+    """``urgent`` for -100 and so on; other integers as they are (for the status)."""
+    return next((name for name, value in PRIORITIES.items() if value == priority), str(priority))
+
+
 def priority_of(broker: Any, message: Any) -> int:
     """The message's priority: its option, else its actor's, else normal (0)."""
     value = message.options.get(PRIORITY_OPTION)

@@ -15,21 +15,25 @@ a call alive for ever), so every call runs in a helper thread and is abandoned a
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import openai
 from pydantic import SecretStr
 
 from gabay.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from gabay.jobs import LLMCall
 from gabay.llm.pricing import cost_usd
 from gabay.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class ChatProvider:
                       max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.2) -> Completion:
         """Ask for one JSON object; the prompts must mention JSON (json_object mode requires it)."""
         started = time.monotonic()
-        client = openai.OpenAI(api_key=self._api_key.get_secret_value(), base_url=self.base_url,
+        client = _sdk().OpenAI(api_key=self._api_key.get_secret_value(), base_url=self.base_url,
                                timeout=self.settings.llm_timeout, max_retries=self.max_retries)
         box: dict[str, Any] = {}
         request = self._request(system, user, max_tokens, temperature)
@@ -147,6 +151,7 @@ class ChatProvider:
 
     def _convert(self, exc: BaseException) -> tuple[type[ProviderError], str]:
         """Which error an SDK exception becomes (ProviderUnavailable or ProviderRejected), and why."""
+        openai = _sdk()
         if isinstance(exc, openai.APIStatusError):
             detail = _error_detail(exc, self._api_key)
             code = str(exc.code or "")
@@ -168,6 +173,13 @@ class ChatProvider:
         call = LLMCall(stage=stage, provider=self.name, model=self.model, ok=False, error=reason,
                        duration_ms=round((time.monotonic() - started) * 1000, 1))
         return kind(reason, call=call)
+
+
+@cache
+def _sdk() -> Any:
+    """The ``openai`` package, imported at the first call: it takes about 1 s and 40 MB, which a
+    worker that never calls a model (offline, or only sending emails) does not pay."""
+    return importlib.import_module("openai")
 
 
 def _run_into(client: openai.OpenAI, request: dict[str, Any], box: dict[str, Any]) -> None:

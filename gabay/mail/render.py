@@ -10,13 +10,13 @@ drop ``<style>``.
 from __future__ import annotations
 
 import email.utils
+import importlib
 import logging
 import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import lru_cache
 
-import premailer
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 #: Brevo accepts names of at most 70 characters.
@@ -65,6 +65,8 @@ def template_environment() -> Environment:
 
 def inline_css(html: str) -> str:
     """Move the ``<style>`` rules into ``style=`` attributes (kept: the viewport meta)."""
+    # premailer (lxml, cssutils) is imported at the first email: an idle worker does not pay it
+    premailer = importlib.import_module("premailer")
     inliner = premailer.Premailer(html, keep_style_tags=False, remove_classes=False,
                                   cssutils_logging_level=logging.CRITICAL, allow_network=False)
     return str(inliner.transform(pretty_print=False))

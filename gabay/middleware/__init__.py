@@ -32,6 +32,7 @@ from gabay.middleware.delayed import DelayedMessages
 from gabay.middleware.draining import Draining
 from gabay.middleware.due_messages import DueMessages
 from gabay.middleware.excluded_queues import ExcludedQueues
+from gabay.middleware.memory_limit import MemoryLimit
 from gabay.middleware.monitoring import MonitorLine
 from gabay.middleware.ownership import Ownership
 from gabay.middleware.pause import Pause
@@ -88,6 +89,9 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         DueMessages(due),
         WorkerRegistration(WorkerRegistry(client, settings), intake),
         RestartOnRequest(client, keys),
+        MemoryLimit(client, keys, settings.worker_max_memory,
+                    interval=settings.worker_memory_check_interval,
+                    drain_timeout=settings.drain_timeout),
         MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake),
         Scheduling.from_settings(settings, client, intake),
         Alerting(build_alerting(settings, client), intake),

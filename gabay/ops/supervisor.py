@@ -55,7 +55,10 @@ class WorkerCommand:
         """This environment with this interpreter's directory first in PATH: Dramatiq's SIGHUP
         reload (``gabay restart``, ``--watch``) re-executes the ``python`` that PATH finds."""
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return {**os.environ, "PATH": path}
+        env = {**os.environ, "PATH": path}
+        if self.settings.worker_max_memory is not None:  # --max-memory reaches the worker processes
+            env["WORKER_MAX_MEMORY"] = str(self.settings.worker_max_memory)
+        return env
 
 
 @dataclass

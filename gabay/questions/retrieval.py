@@ -8,9 +8,8 @@ paragraph of each section first.
 
 from __future__ import annotations
 
+import importlib
 import re
-
-from rank_bm25 import BM25Okapi
 
 from gabay.questions.models import Passage
 
@@ -119,7 +118,7 @@ def _by_topic(passages: list[Passage], topic: str) -> list[Passage]:
     corpus = [tokenize(" ".join([*p.headings, p.text])) or ["_"] for p in passages]
     if not query:
         return []
-    scores = BM25Okapi(corpus).get_scores(query)
+    scores = importlib.import_module("rank_bm25").BM25Okapi(corpus).get_scores(query)  # numpy: lazily
     ranked = sorted(range(len(passages)), key=lambda i: (-scores[i], i))
     return [passages[i] for i in ranked if scores[i] > 0]
 

@@ -18,6 +18,8 @@ class ExamFacts:
     subject: str
     teacher_id: str | None
     answer_key_version: str
+    #: The ``AnswerKey`` dump the latest grade was computed against (None: not known).
+    answer_key: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class SubmissionFacts:
     email_via: str | None = None
     email_message_id: str | None = None
     outbox_file: str | None = None
+    #: The ``Grade`` dump (None: not graded by code).
+    grade: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,25 @@ class Forgotten:
     response_id: str
     job_id: str
     outbox_file: str | None
+
+
+@dataclass(frozen=True)
+class StoredAnalytics:
+    """The analytics row of one exam: the report (an ``ExamReport`` dump) and what it counted."""
+
+    form_id: str
+    report: dict[str, Any]
+    submissions: int
+    computed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ExamOverview:
+    """One exam as the analytics list shows it: ids and counts, nothing personal."""
+
+    form_id: str
+    title: str
+    subject: str
+    submissions_stored: int
+    submissions_counted: int | None
+    computed_at: dt.datetime | None

@@ -22,15 +22,23 @@ from gabay.errors import GabayError, StoreUnavailable
 from gabay.jobs import LLMCall
 from gabay.settings import Settings
 from gabay.store.engine import build_engine, is_embedded
-from gabay.store.records import ExamFacts, Forgotten, QuestionFacts, SubmissionFacts
+from gabay.store.records import (
+    ExamFacts,
+    ExamOverview,
+    Forgotten,
+    QuestionFacts,
+    StoredAnalytics,
+    SubmissionFacts,
+)
 from gabay.store.schema import prepare_schema, unavailable
-from gabay.store.tables import Exam, LedgerEntry, QuestionResult, Submission
+from gabay.store.tables import Exam, ExamAnalytics, LedgerEntry, QuestionResult, Submission
 from gabay.store.upsert import upsert
 
 EXAMS = cast(Table, Exam.__table__)
 SUBMISSIONS = cast(Table, Submission.__table__)
 QUESTIONS = cast(Table, QuestionResult.__table__)
 LEDGER = cast(Table, LedgerEntry.__table__)
+ANALYTICS = cast(Table, ExamAnalytics.__table__)
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -129,7 +137,51 @@ class ResultsStore:
             connection.execute(delete(LEDGER).where(LedgerEntry.job_id == job_id,
                                                     LedgerEntry.call_index >= len(calls)))
 
+    def record_analytics(self, form_id: str, report: Mapping[str, Any], submissions: int,
+                         computed_at: dt.datetime | None = None) -> StoredAnalytics:
+        """The exam's analytics report (an ``ExamReport`` dump), replacing the previous one."""
+        stored = StoredAnalytics(form_id=form_id, report=dict(report), submissions=submissions,
+                                 computed_at=utc(computed_at) if computed_at else _now())
+        with self._transaction() as connection:
+            upsert(connection, ANALYTICS, asdict(stored), key=["form_id"])
+        return stored
+
     # -- reads ------------------------------------------------------------------------------------
+
+    def exam_grades(self, form_id: str) -> list[dict[str, Any]]:
+        """The stored grades (``Grade`` dumps) of the exam's submissions that are not anonymised."""
+        query = (select(Submission.grade).join(EXAMS, Exam.id == Submission.exam_id)
+                 .where(Exam.form_id == form_id, Submission.anonymised_at.is_(None),
+                        Submission.grade.is_not(None))
+                 .order_by(Submission.response_id))
+        with self._transaction() as connection:
+            return [grade for grade in connection.execute(query).scalars() if isinstance(grade, dict)]
+
+    def analytics(self, form_id: str) -> StoredAnalytics | None:
+        """The exam's latest analytics report, None when none was computed."""
+        with self._transaction() as connection:
+            row = connection.execute(select(ANALYTICS).where(ExamAnalytics.form_id == form_id)
+                                     ).mappings().first()
+        if row is None:
+            return None
+        return StoredAnalytics(form_id=row["form_id"], report=row["report"],
+                               submissions=row["submissions"], computed_at=utc(row["computed_at"]))
+
+    def exam_overviews(self) -> list[ExamOverview]:
+        """Every exam with its stored submissions and its analytics' count and time, by form id."""
+        stored = (select(Submission.exam_id, func.count().label("n"))
+                  .group_by(Submission.exam_id).subquery())
+        query = (select(Exam.form_id, Exam.title, Exam.subject, stored.c.n,
+                        ExamAnalytics.submissions, ExamAnalytics.computed_at)
+                 .outerjoin(stored, stored.c.exam_id == Exam.id)
+                 .outerjoin(ANALYTICS, ExamAnalytics.form_id == Exam.form_id)
+                 .order_by(Exam.form_id))
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+        return [ExamOverview(form_id=form_id, title=title, subject=subject,
+                             submissions_stored=int(n or 0), submissions_counted=counted,
+                             computed_at=utc(at) if at is not None else None)
+                for form_id, title, subject, n, counted, at in rows]
 
     def exam(self, form_id: str) -> dict[str, Any] | None:
         with self._transaction() as connection:

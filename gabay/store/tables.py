@@ -42,6 +42,8 @@ class Exam(Base):
     teacher_id: Mapped[str | None] = mapped_column(String(80))
     answer_key_version: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: Revision 0003: the answer key (``AnswerKey`` dump) of the latest submission's grade.
+    answer_key: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Submission(Base):
@@ -75,11 +77,26 @@ class Submission(Base):
     anonymised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: Revision 0002: the answer key the grades were computed against.
     answer_key_version: Mapped[str | None] = mapped_column(String(80))
+    #: Revision 0003: the grade (``Grade`` dump: ids, points, digests; no answer text).
+    grade: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_submissions_student_id", "student_id"),
         Index("ix_submissions_submitted_at", "submitted_at"),
     )
+
+
+class ExamAnalytics(Base):
+    """The latest analytics report of one exam (revision 0003): aggregates only, no student ids."""
+
+    __tablename__ = "exam_analytics"
+
+    form_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: ``ExamReport`` dump (``gabay.analytics.models``).
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The grades the report was computed from (current key, not anonymised).
+    submissions: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class QuestionResult(Base):

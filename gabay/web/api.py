@@ -24,6 +24,8 @@ ENDPOINTS = {
     "GET /api/failures?limit=20": "recent final failures with their reasons",
     "GET /api/llm": "LLM calls, tokens and cost per provider and model",
     "GET /api/schedules": "scheduled jobs: next runs in their zone, last run and outcome, leader",
+    "GET /api/exams": "exams of the results store: submissions stored and counted, last analysis",
+    "GET /api/exams/<form_id>/analytics": "an exam's latest analytics report (404 when none)",
     "GET /api/csrf": "a CSRF token for this session (sets the session cookie)",
     "POST /api/queues/<name>/pause": "pause one queue (needs the CSRF token)",
     "POST /api/queues/<name>/resume": "resume one queue (needs the CSRF token)",
@@ -85,6 +87,16 @@ class Api:
 
     def schedules(self, request: Request) -> Response:
         return json_response(self.sources.schedules.status())
+
+    def exams(self, request: Request) -> Response:
+        return json_response({"exams": self.sources.exams.exams()})
+
+    def exam_analytics(self, request: Request, form_id: str) -> Response:
+        stored = self.sources.exams.analytics(form_id)
+        if stored is None:
+            return json_error(404, f"no analytics for exam {form_id!r} (unknown exam, or not "
+                                   "analysed yet)")
+        return json_response(stored)
 
     def pause(self, request: Request, name: str | None = None) -> Response:
         queues = check_queue_names([name]) if name else None

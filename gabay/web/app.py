@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from gabay.errors import GabayError, JobNotFound, UnknownQueue
+from gabay.errors import GabayError, JobNotFound, StoreUnavailable, UnknownQueue
 from gabay.queues import ALL_QUEUES
 from gabay.web import metrics, view
 from gabay.web.api import Api, not_found
@@ -55,6 +55,9 @@ URLS = Map([
     Rule("/api/failures", endpoint="failures"),
     Rule("/api/llm", endpoint="llm"),
     Rule("/api/schedules", endpoint="schedules"),
+    Rule("/api/exams", endpoint="exams"),
+    Rule("/api/exams/<form_id>/analytics", endpoint="exam_analytics"),
+    Rule("/exams/<form_id>", endpoint="exam_page"),
     Rule("/api/queues/<name>/pause", endpoint="pause", methods=["POST"]),
     Rule("/api/queues/<name>/resume", endpoint="resume", methods=["POST"]),
     Rule("/api/pause", endpoint="pause", methods=["POST"]),
@@ -105,7 +108,7 @@ class DashboardWeb:
             if refused:
                 logger.warning("refused %s %s: %s", request.method, request.path, refused)
                 return json_error(403, refused)
-        if endpoint in {"index", "live", "static", "metrics", "csrf"}:
+        if endpoint in {"index", "live", "static", "metrics", "csrf", "exam_page"}:
             return getattr(self, "_" + endpoint)(request, user, **args)
         response: Response = getattr(self.api, endpoint)(request, **args)
         return response
@@ -120,6 +123,11 @@ class DashboardWeb:
     def _live(self, request: Request, user: str) -> Response:
         html = self.pages.live(view.overview(self.sources), **self._context(request, user))
         return secure(Response(html, mimetype="text/html"), page=True)
+
+    def _exam_page(self, request: Request, user: str, form_id: str) -> Response:
+        stored = self.sources.exams.analytics(form_id)
+        html = self.pages.exam(form_id, stored, **self._context(request, user))
+        return secure(Response(html, status=200 if stored else 404, mimetype="text/html"), page=True)
 
     def _csrf(self, request: Request, user: str) -> Response:
         response = json_response({})
@@ -176,6 +184,9 @@ class DashboardWeb:
         except redis.RedisError as exc:
             logger.warning("Redis error while serving the dashboard: %s", type(exc).__name__)
             return secure(json_error(503, f"Redis unavailable ({type(exc).__name__})"))
+        except StoreUnavailable as exc:
+            logger.warning("results database error while serving the dashboard: %s", exc)
+            return secure(json_error(503, str(exc)))
         except GabayError as exc:
             return secure(json_error(500, str(exc)))
         except Exception:

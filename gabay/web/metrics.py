@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gabay.cluster.status import ClusterStatus
 from gabay.web import view
 from gabay.web.sources import Sources
 
@@ -24,6 +25,8 @@ QUEUE_GAUGES = {
     "running": "Messages being processed right now",
     "dead_lettered": "Messages in the dead-letter set (final failures)",
     "consumers": "Live worker processes consuming the queue",
+    "held": "Messages waiting in a capped actor's waiting room for a slot",
+    "held_tenants": "Tenants (teachers) with messages in the waiting room",
 }
 
 
@@ -46,6 +49,7 @@ class ClusterCollector(Collector):
         restarts.add_metric([], status.restart_attempts)
         yield restarts
         yield from _queue_metrics(status.per_queue)
+        yield from _desired_metrics(status)
         yield from _llm_metrics(view.llm_usage(self.sources))
 
 
@@ -61,14 +65,31 @@ def _queue_metrics(per_queue: dict) -> Iterator[Metric]:
                                     labels=["queue"])
     failed = CounterMetricFamily("gabay_messages_failed", "Messages that failed for good",
                                  labels=["queue"])
+    by_priority = GaugeMetricFamily("gabay_queue_held_by_priority",
+                                    "Messages in the waiting room, per priority",
+                                    labels=["queue", "priority"])
     for name, queue in sorted(per_queue.items()):
         for key, gauge in gauges.items():
             gauge.add_metric([name], getattr(queue, key))
+        for priority, count in sorted(queue.held_by_priority.items()):
+            by_priority.add_metric([name, priority], count)
         paused.add_metric([name], int(queue.paused))
         completed.add_metric([name], queue.completed)
         failed.add_metric([name], queue.failed)
     yield from gauges.values()
-    yield from (paused, completed, failed)
+    yield from (by_priority, paused, completed, failed)
+
+
+def _desired_metrics(status: ClusterStatus) -> Iterator[Metric]:
+    """What an external autoscaler (KEDA, HPA) should run: within each queue's cap and rate limit."""
+    per_queue = GaugeMetricFamily(
+        "gabay_desired_replicas", "Worker processes the queue's work can use now, within its cap "
+        "and rate limit (0: no work)", labels=["queue"])
+    for name, queue in sorted(status.per_queue.items()):
+        per_queue.add_metric([name], queue.desired_replicas)
+    yield per_queue
+    yield _gauge("gabay_cluster_desired_replicas", "Worker processes the whole work can use, within "
+                 "AUTOSCALE_MIN_PROCESSES and AUTOSCALE_MAX_PROCESSES", status.desired_replicas)
 
 
 def _llm_metrics(usage: list[dict]) -> Iterator[Metric]:

@@ -69,3 +69,7 @@ class Pages:
 
     def live(self, data: dict[str, Any], **context: Any) -> str:
         return self.env.get_template("_live.html").render(data=data, **context)
+
+    def exam(self, form_id: str, stored: dict[str, Any] | None, **context: Any) -> str:
+        """One exam's analytics (``stored``: the API's document; None: not analysed yet)."""
+        return self.env.get_template("exam.html").render(form_id=form_id, stored=stored, **context)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gabay.errors import GabayError
 from gabay.queues import FORM_RESPONSE_QUEUES, QUESTION_QUEUES
 from gabay.web.sources import Sources
 
@@ -96,8 +97,18 @@ def overview(sources: Sources, minutes: int = 60) -> dict[str, Any]:
         "llm": llm_usage(sources),
         "workers": plain(sources.registry.workers()),
         "jobs": [job_summary(plain(job)) for job in sources.jobs.recent(limit=10)],
+        "schedules": schedules(sources),
+        "scaling": sources.schedules.decisions(limit=10),
         "now": time.time(),
     }
+
+
+def schedules(sources: Sources) -> dict[str, Any]:
+    """The scheduled jobs; a schedules file that does not parse is shown, not a failed page."""
+    try:
+        return sources.schedules.status()
+    except GabayError as exc:
+        return {"schedules": [], "leader": None, "error": str(exc)}
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
