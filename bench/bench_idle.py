@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python 
 import dramatiq
 import redis
 
-from bench.common import MODE, modules, namespace_of, plain_broker, worker_env, workers
+from bench.common import MODE, modules, namespace_of, plain_broker, rss_mb, worker_env, workers
 from gabay.queues import ALL_QUEUES
 from tests.chaos.redis_server import RedisServer
 
@@ -36,13 +36,6 @@ if MODE == "plain":
     dramatiq.set_broker(plain_broker(os.environ["REDIS_URL"]))
     for _queue in QUEUES:
         dramatiq.actor(lambda: None, actor_name=f"idle_{_queue}", queue_name=_queue)
-
-
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def _counts(client: redis.Redis) -> tuple[int, int]:
@@ -67,8 +60,8 @@ def measure(mode: str) -> dict[str, float]:
                 # The measurement's own INFO calls (2 + 2) are not the worker's.
                 return {"commands/s": (after[0] - before[0] - 4) / seconds,
                         "evalsha/s": (after[1] - before[1]) / seconds,
-                        "worker RSS (MB)": _rss_kb(child) / 1024,
-                        "main RSS (MB)": _rss_kb(process.pid) / 1024}
+                        "worker RSS (MB)": rss_mb(child),
+                        "main RSS (MB)": rss_mb(process.pid)}
         finally:
             client.close()
             server.stop()

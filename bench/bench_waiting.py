@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as ``python 
 import dramatiq
 import redis
 
-from bench.common import MODE, modules, namespace_of, worker_env, workers
+from bench.common import MODE, modules, namespace_of, rss_mb, worker_env, workers
 from gabay.keys import Keys
 from tests.support.polling import wait_for
 
@@ -71,13 +71,6 @@ def _runs(client: redis.Redis) -> list[dict]:
     return sorted((json.loads(raw) for raw in client.lrange(RUNS, 0, -1)), key=lambda r: r["start"])
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _send(client: redis.Redis, actor: str, args: list[tuple], **options: object) -> None:
     """Through gabay's broker in this process (its enqueue handles priorities and delays)."""
     from gabay.actors import broker
@@ -97,11 +90,11 @@ def backlog(client: redis.Redis) -> None:
     client.flushdb()
     with _workers(client) as process:
         child = process.child_pids()[0]
-        rss_start = _rss_mb(child)
+        rss_start = rss_mb(child)
         began = time.time()
         _send(client, "backlog_job", [(f"b{i}", 0.07) for i in range(2000)])
         wait_for(lambda: client.llen(RUNS) == 2000, timeout=600, interval=0.05, message="2,000 jobs")
-        rss_end = _rss_mb(child)
+        rss_end = rss_mb(child)
     runs = _runs(client)
     rate = 2000 / (runs[-1]["end"] - began)
     print("1. Backlog: 2,000 x 70 ms, cap 3 and 100/1 s, 1 process x 8 threads")

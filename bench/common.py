@@ -26,6 +26,22 @@ PLAIN_NAMESPACE = "bench-plain"
 LOGS = Path(tempfile.gettempdir())
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (0 where there is no /proc).
+
+    Not gabay.middleware.memory_limit.read_rss: this module is imported by the plain Dramatiq
+    workers of the benchmarks too, which must not load gabay's middleware (it would count in
+    their memory).
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def namespace_of(mode: str) -> str:
     return GABAY_NAMESPACE if mode == "gabay" else PLAIN_NAMESPACE
 

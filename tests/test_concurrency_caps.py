@@ -118,16 +118,21 @@ def test_a_parked_message_that_is_no_longer_this_processs_is_left_alone(
     assert redis_client.zcard(keys.cap_waiting("job")) == 0
 
 
+def _serve_one(leases: Leases, client: redis.Redis, member: str,
+               now: int | None = None) -> tuple[str, str]:
+    """Release the cap-1 slot held as ``member``; the token handed it, and its lease."""
+    leases.release("job", member, run_ms=10, limit=1, now=now)
+    token = client.lpop(leases.redis_keys.queue(QUEUE)).decode().removeprefix("id-")
+    return token, leases.acquire("job", 1, f"id-{token}", now=now).member
+
+
 def _serve_all(leases: Leases, client: redis.Redis, member: str, count: int,
                now: int | None = None) -> list[str]:
     """Release the cap-1 slot ``count`` times; the tokens handed a slot, in order."""
-    keys = leases.redis_keys
     order = []
     for _ in range(count):
-        leases.release("job", member, run_ms=10, limit=1, now=now)
-        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
+        token, member = _serve_one(leases, client, member, now)
         order.append(token)
-        member = leases.acquire("job", 1, f"id-{token}", now=now).member
     return order
 
 
@@ -168,17 +173,13 @@ def _served_before(leases: Leases, client: redis.Redis, tenants: dict[str, int],
             leases.park("job", 1, deliver(client, keys, f"{tenant}.{i}"), Waiter(tenant=tenant),
                         now=NOW + i)
     for _ in range(3):  # three of the backlog start before the latecomer arrives
-        leases.release("job", member, run_ms=1000, limit=1, now=NOW + 5000)
-        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
-        member = leases.acquire("job", 1, f"id-{token}", now=NOW + 5000).member
+        _, member = _serve_one(leases, client, member, NOW + 5000)
     leases.park("job", 1, deliver(client, keys, f"{latecomer}.0"), Waiter(tenant=latecomer),
                 now=NOW + 5000)
     for served in range(sum(tenants.values())):
-        leases.release("job", member, run_ms=1000, limit=1, now=NOW + 5000)
-        token = client.lpop(keys.queue(QUEUE)).decode().removeprefix("id-")
+        token, member = _serve_one(leases, client, member, NOW + 5000)
         if token.startswith(f"{latecomer}."):
             return served
-        member = leases.acquire("job", 1, f"id-{token}", now=NOW + 5000).member
     raise AssertionError("the latecomer was never served")
 
 
