@@ -239,3 +239,14 @@ class IncidentStore:
         )
         done = frozenset(filter(None, fields.get(f"done_{state}", "").split(",")))
         return Claim(note, owner, done, int(fields.get(f"tries_{state}", 0)))
+
+
+def monitor_line(incidents: list[Incident]) -> str:
+    """The alerts' line of the monitoring line.
+
+    ``Alerts - Firing: 1 (queue_depth: retrieval), Pending: 0``
+    """
+    firing = [f"{i.rule}: {i.subject}" for i in incidents if i.state == "firing"]
+    pending = sum(1 for i in incidents if i.state == "pending")
+    return (f"Alerts - Firing: {len(firing)}" + (f" ({', '.join(firing)})" if firing else "")
+            + f", Pending: {pending}")

@@ -14,7 +14,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from gabay.alerts.service import build_alerting
+from gabay.alerts.incidents import monitor_line as alerts_line
+from gabay.alerts.service import AlertService, build_alerting
 from gabay.cluster.dead_workers import DeadWorkers
 from gabay.cluster.due import DueSet
 from gabay.cluster.intake import Intake
@@ -33,7 +34,7 @@ from gabay.middleware.draining import Draining
 from gabay.middleware.due_messages import DueMessages
 from gabay.middleware.excluded_queues import ExcludedQueues
 from gabay.middleware.memory_limit import MemoryLimit
-from gabay.middleware.monitoring import MonitorLine
+from gabay.middleware.monitoring import MonitorLine, Section
 from gabay.middleware.ownership import Ownership
 from gabay.middleware.pause import Pause
 from gabay.middleware.rate_limit import RateLimits
@@ -45,6 +46,8 @@ from gabay.middleware.schema_check import SchemaCheck
 from gabay.middleware.start_marks import StartMarks
 from gabay.middleware.stats import RunningJobs, Stats
 from gabay.queues import FORM_RESPONSE_QUEUES
+from gabay.schedules.status import leader_status, schedule_status
+from gabay.schedules.status import monitor_line as schedules_line
 from gabay.settings import Settings
 
 
@@ -68,6 +71,7 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
     buffer = StatsBuffer(StatsWriter(client, settings), intake.worker_id, lease_ms)
     leases = Leases(client, keys, lease_ms, worker_id=intake.worker_id)
     caps = ConcurrencyCaps(leases, intake)
+    alerting = build_alerting(settings, client)
     stack: list[Middleware] = [
         SchemaCheck(settings),  # first: a worker refuses to boot on an old results schema
         AgeLimit(),
@@ -92,11 +96,24 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         MemoryLimit(client, keys, settings.worker_max_memory,
                     interval=settings.worker_memory_check_interval,
                     drain_timeout=settings.drain_timeout),
-        MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake),
+        MonitorLine(StatusReader(settings, client), MonitorElection(client, settings), intake,
+                    sections=monitor_sections(settings, client, alerting)),
         Scheduling.from_settings(settings, client, intake),
-        Alerting(build_alerting(settings, client), intake),
+        Alerting(alerting, intake),
     ]
     if not settings.enable_form_response_worker:
         stack.append(ExcludedQueues(FORM_RESPONSE_QUEUES, "ENABLE_FORM_RESPONSE_WORKER is false"))
     stack.append(StartMarks(client, keys))
     return stack
+
+
+def monitor_sections(settings: Settings, client: redis.Redis,
+                     alerting: AlertService) -> list[tuple[str, Section]]:
+    """The monitoring line's lines after the seed's two: the schedules and the open alerts."""
+    def schedules() -> str | None:
+        return schedules_line(schedule_status(settings, client), leader_status(settings, client))
+
+    def alerts() -> str | None:
+        return alerts_line(alerting.incidents.incidents(alerting.rule_names))
+
+    return [("Schedules", schedules), ("Alerts", alerts)]

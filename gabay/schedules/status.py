@@ -7,6 +7,7 @@ for scripts. "Now" is the Redis server's clock, as the leader's.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import redis
@@ -73,3 +74,26 @@ def _entry(schedule: Schedule, record: ScheduleRecord, now_ms: int, runs: int) -
                       if record.last_skip else None),
         "overdue_since": when(due) if overdue else None,
     }
+
+
+def monitor_line(entries: list[dict[str, Any]], leader: dict[str, Any] | None) -> str | None:
+    """The schedules' line of the monitoring line (None when no schedule is configured).
+
+    ``Schedules - Count: 3, Paused: 1, Overdue: 0, Leader: host:pid, Next: digests at 07:00+08:00``
+    """
+    if not entries:
+        return None
+    paused = sum(1 for e in entries if e["paused"])
+    overdue = [e["name"] for e in entries if e["overdue_since"]]
+    active = [e for e in entries if e["enabled"] and not e["paused"] and e["next_runs"]]
+    soonest = min(active, key=lambda e: _epoch(e["next_runs"][0]), default=None)
+    holder = leader["identity"].rsplit(":", 1)[0] if leader else "none"
+    line = (f"Schedules - Count: {len(entries)}, Paused: {paused}, Overdue: {len(overdue)}"
+            + (f" ({', '.join(overdue)})" if overdue else "") + f", Leader: {holder}")
+    if soonest is not None:
+        line += f", Next: {soonest['name']} at {soonest['next_runs'][0]}"
+    return line
+
+
+def _epoch(moment: str) -> float:
+    return dt.datetime.fromisoformat(moment).timestamp()
