@@ -52,4 +52,4 @@ def version() -> None:
     click.echo(f"gabay {gabay.__version__}")
 
 
-from gabay.cli import alerts, dashboard, data, db, feedback, operations, questions, schedules, workers  # noqa: E402,F401  (register commands)
+from gabay.cli import alerts, dashboard, data, db, feedback, grades, operations, questions, schedules, workers  # noqa: E402,F401  (register commands)

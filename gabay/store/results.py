@@ -157,6 +157,25 @@ class ResultsStore:
         with self._transaction() as connection:
             return [grade for grade in connection.execute(query).scalars() if isinstance(grade, dict)]
 
+    def graded_submissions(self, form_id: str) -> list[dict[str, Any]]:
+        """``response_id``, ``answers`` and ``grade`` of the exam's graded, not anonymised submissions."""
+        query = (select(Submission.response_id, Submission.answers, Submission.grade)
+                 .join(EXAMS, Exam.id == Submission.exam_id)
+                 .where(Exam.form_id == form_id, Submission.anonymised_at.is_(None),
+                        Submission.grade.is_not(None))
+                 .order_by(Submission.response_id))
+        with self._transaction() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def record_regrade(self, response_id: str, grade: Mapping[str, Any], *, earned: float,
+                       possible: float, pending_points: float, answer_key_version: str) -> None:
+        """A new grade version of a stored submission (its email state is left as it is)."""
+        percent = round(100 * earned / possible) if possible else None
+        with self._transaction() as connection:
+            connection.execute(update(SUBMISSIONS).where(Submission.response_id == response_id).values(
+                grade=dict(grade), earned=earned, possible=possible, pending_points=pending_points,
+                percent=percent, answer_key_version=answer_key_version, recorded_at=_now()))
+
     def analytics(self, form_id: str) -> StoredAnalytics | None:
         """The exam's latest analytics report, None when none was computed."""
         with self._transaction() as connection:
