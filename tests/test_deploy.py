@@ -131,8 +131,9 @@ def _compose_command() -> list[str]:
     """Docker's compose plugin, else the standalone docker-compose (Debian's package): both check
     a file against the Compose schema with ``config -q``, without a Docker daemon."""
     docker = shutil.which("docker")
-    if docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
-        return [docker, "compose"]
+    plugin = docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True)
+    if plugin and plugin.returncode == 0:
+        return [str(docker), "compose"]
     standalone = shutil.which("docker-compose")
     if standalone is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed (.ci/run installs "

@@ -11,6 +11,7 @@ worker's: a grading retry after it enqueued the feedback sends nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -34,9 +35,23 @@ REGRADE_ACTOR = "regrade_exam"
                 max_backoff=60_000, throws=(InvalidInput,), time_limit=5 * 60 * 1000)
 def grade_form_response(submission: dict[str, Any]) -> None:
     """Grade one exam submission against its answer key, then hand it to the feedback worker."""
+    grade_and_hand_off(submission)
+
+
+def grade_and_hand_off(submission: dict[str, Any], hook: Callable[[str], None] | None = None) -> None:
+    """The grading step; ``hook`` is told each point passed ("graded", "handed_off").
+
+    Killed between any two points, the message runs again: the stored grade is reused (the same
+    version), and a feedback message enqueued twice still sends one email.
+    """
     valid = parse_submission(submission)
     grade_once(context.settings, context.store, job_id_for(valid.response_id), valid)
-    process_form_response.send_prepared(job_id_for(valid.response_id), (valid.as_message(),))
+    if hook is not None:
+        hook("graded")
+    process_form_response.send_with_options(args=(valid.as_message(),))
+    if hook is not None:
+        hook("handed_off")
+
 
 
 @dramatiq.actor(actor_name=REGRADE_ACTOR, queue_name=GRADING, max_retries=5, min_backoff=2_000,
