@@ -10,12 +10,13 @@ from typing import Any
 import click
 import redis
 
-from gabay.cli import get_redis, get_settings, main
-from gabay.cluster.connection import redis_problem
+from gabay.cli import get_settings, main
+from gabay.cluster.connection import connect
 from gabay.errors import RedisUnavailable, UnknownSchedule
 from gabay.schedules.config import load_schedules
 from gabay.schedules.state import ScheduleState
 from gabay.schedules.status import leader_status, schedule_status
+from gabay.settings import Settings
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def _redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as exc:
-        raise RedisUnavailable(redis_problem(exc)) from exc  # the group names the host and port
+        raise RedisUnavailable(f"Redis does not answer: {type(exc).__name__}") from None
 
 
 def render(entries: list[dict[str, Any]], leader: dict[str, Any] | None) -> str:
@@ -60,7 +61,7 @@ def schedules(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings = get_settings(ctx)
-    client = get_redis(ctx)
+    client = connect(settings)
     with _redis_errors():
         entries = schedule_status(settings, client)
         leader = leader_status(settings, client)
@@ -70,12 +71,11 @@ def schedules(ctx: click.Context, as_json: bool) -> None:
         click.echo(render(entries, leader))
 
 
-def _state(ctx: click.Context, name: str) -> ScheduleState:
-    settings = get_settings(ctx)
+def _state(settings: Settings, name: str) -> ScheduleState:
     names = [s.name for s in load_schedules(settings)]
     if name not in names:
         raise UnknownSchedule(f"unknown schedule {name!r}; known schedules: {', '.join(names) or 'none'}")
-    return ScheduleState(get_redis(ctx), settings.keys)
+    return ScheduleState(connect(settings), settings.keys)
 
 
 @schedules.command()
@@ -83,10 +83,7 @@ def _state(ctx: click.Context, name: str) -> ScheduleState:
 @click.pass_context
 def pause(ctx: click.Context, name: str) -> None:
     """Pause schedule NAME for the whole cluster: its slots are skipped until resumed."""
-    state = _state(ctx, name)
-    with _redis_errors():
-        state.pause(name)
-    click.echo(f"paused: {name}")
+    _set_paused(ctx, name, True)
 
 
 @schedules.command()
@@ -94,7 +91,11 @@ def pause(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def resume(ctx: click.Context, name: str) -> None:
     """Resume schedule NAME: its next slot fires (slots skipped while paused do not run)."""
-    state = _state(ctx, name)
+    _set_paused(ctx, name, False)
+
+
+def _set_paused(ctx: click.Context, name: str, paused: bool) -> None:
+    state = _state(get_settings(ctx), name)
     with _redis_errors():
-        state.resume(name)
-    click.echo(f"resumed: {name}")
+        state.pause(name) if paused else state.resume(name)
+    click.echo(f"{'paused' if paused else 'resumed'}: {name}")
