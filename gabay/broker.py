@@ -55,10 +55,18 @@ GATE_BACKOFF = 0.05
 GATE_BACKOFF_MAX = 2.0
 
 
-# KEYS: queue, messages. ARGV: id, data.
+# KEYS: queue, messages. ARGV: id, data, the queue's wake channel.
 PUSH_HEAD_LUA = """
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('LPUSH', KEYS[1], ARGV[1])
+if redis.call('LPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[3], '1') end
+"""
+
+# Dramatiq's "enqueue" dispatch command, plus a wake-up of idle consumers when the queue was
+# empty (Dramatiq's dispatch also records the sender in its heartbeats: a producer is no worker).
+# KEYS: queue, messages. ARGV: id, data, the queue's wake channel.
+ENQUEUE_LUA = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if redis.call('RPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[3], '1') end
 """
 
 
@@ -93,6 +101,7 @@ class GabayBroker(RedisBroker):
         self.clock = RedisClock(self.client)
         self.due = DueSet(self.client, settings.keys)
         self._push_head = self.client.register_script(PUSH_HEAD_LUA)
+        self._enqueue = self.client.register_script(ENQUEUE_LUA)
         self.intake = Intake(self.client, settings.keys, self.broker_id)
         self.dead_workers = DeadWorkers(self.client, settings.keys, self.clock, self.heartbeat_timeout,
                                         self.dead_message_ttl)
@@ -118,9 +127,15 @@ class GabayBroker(RedisBroker):
         else:
             self._push_head(keys=[self.settings.keys.queue(queue_name),
                                   self.settings.keys.messages(queue_name)],
-                            args=[redis_id, message.encode()])
+                            args=[redis_id, message.encode(), self.settings.keys.wake(queue_name)])
         self.emit_after("enqueue", message, delay)
         return message
+
+    def do_enqueue(self, queue_name: str, redis_id: str, data: bytes) -> None:
+        """Dramatiq's enqueue command, telling idle consumers when the queue was empty."""
+        keys = self.settings.keys
+        self._enqueue(keys=[keys.queue(queue_name), keys.messages(queue_name)],
+                      args=[redis_id, data, keys.wake(queue_name)])
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "before_" + signal
@@ -193,7 +208,8 @@ class GabayBroker(RedisBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> GabayConsumer:
         """A consumer of ``queue_name`` that asks this process's intake before every fetch."""
-        return GabayConsumer(self, queue_name, prefetch, timeout, intake=self.intake)
+        return GabayConsumer(self, queue_name, prefetch, timeout, intake=self.intake,
+                             idle_ms=round(self.settings.idle_fetch_interval * 1000))
 
     def _dispatch(self, command: str) -> Callable[..., Any]:
         """Dramatiq's dispatch of one command, on Redis's clock, never with its maintenance."""

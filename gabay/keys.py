@@ -65,6 +65,17 @@ class Keys:
     def heartbeats(self) -> str:
         return f"{self.namespace}:__heartbeats__"
 
+    # -- wake-ups (pub/sub channels, not keys; named here with the keys) ---------------------------
+
+    def wake(self, queue: str) -> str:
+        """The channel told when ``queue`` turns non-empty: idle consumers fetch at once."""
+        return self._key("wake", queue)
+
+    @property
+    def wake_pattern(self) -> str:
+        """Every queue's wake channel (PSUBSCRIBE pattern); ``wake(q)`` is this minus ``*`` + q."""
+        return self._key("wake", "*")
+
     # -- recovery ---------------------------------------------------------------------------------
 
     def worker_queues(self, worker_id: str) -> str:

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(8, ge=1, le=256)
     drain_timeout: float = Field(30.0, ge=0, le=3600)
     heartbeat_timeout: float = Field(15.0, ge=2, le=3600, description="seconds")
+    idle_fetch_interval: float = Field(
+        20.0, gt=0, le=3600, description="seconds an idle consumer waits between fetches while it "
+        "hears the queues' wake-ups (a push to an empty queue wakes it at once)")
     monitor_interval: float = Field(30.0, gt=0)
     stuck_after: float = Field(300.0, gt=0, description="seconds of no start with work waiting")
     job_ttl: int = Field(7 * 24 * 3600, ge=60, description="seconds a job record is kept")

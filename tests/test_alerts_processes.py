@@ -59,6 +59,7 @@ def test_a_worker_alerts_on_failures_and_on_losing_redis(hook: FakeReceiver, wor
         for args in [(), (), (), (), ("fine",)]:  # record() without its token raises TypeError
             broker.enqueue(Message(queue_name=TEST_QUEUE, actor_name="record", args=args, kwargs={},
                                    options={}))
+        client.publish(load_settings().keys.wake(TEST_QUEUE), "1")  # as gabay's enqueue does
 
         def rules_fired() -> bool:
             return {rule for state, rule in hook.events() if state == "firing"} >= {

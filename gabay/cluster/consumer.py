@@ -11,9 +11,12 @@
   which Dramatiq retries it until it succeeds; an unacked id would run again one day.
 - Its pauses (may not fetch, fetch backoff) end early on :meth:`GabayConsumer.wake`: the drain
   wakes a stopped consumer at once instead of letting the shutdown wait out ``IDLE_CHECK``.
-- An idle consumer polls with Dramatiq's growing backoff (up to the worker's timeout, 1 s; 5 s
-  for a delay queue, which only plain Dramatiq producers still use), but
-  the wait ends at once when this process put a message at the head of its queue (a cap slot
+- An idle consumer that holds no message, while its process hears the queues' wake-ups
+  (:mod:`gabay.cluster.wakeups`), waits up to ``IDLE_FETCH_INTERVAL`` between fetches: a push to
+  its empty queue wakes it at once. Otherwise (messages in flight, whose acks its thread posts
+  between fetches, or the wake-ups unheard) it polls with Dramatiq's growing backoff (up to the
+  worker's timeout, 1 s; 5 s for a delay queue, which only plain Dramatiq producers still use).
+  Either wait ends at once when this process put a message at the head of its queue (a cap slot
   handed to a waiting message: :meth:`gabay.cluster.intake.Intake.nudge`).
 """
 
@@ -51,11 +54,12 @@ class GabayConsumer(_RedisConsumer):
     """See the module docstring."""
 
     def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int, *,
-                 intake: Intake) -> None:
+                 intake: Intake, idle_ms: int = 0) -> None:
         if queue_name.endswith(DELAY_SUFFIX):
             timeout = max(timeout, DELAY_QUEUE_IDLE_MS)
         super().__init__(broker, queue_name, prefetch, timeout)
         self.intake = intake
+        self.idle_ms = idle_ms
         self.failed_fetches = 0
         self.outage = Outage(logger, f"Fetching from {queue_name}")
         self._woken = threading.Event()
@@ -91,6 +95,8 @@ class GabayConsumer(_RedisConsumer):
             if self.message_cache:
                 return self._fetch_next()
         self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+        if self.idle_ms and self.outstanding_message_count == 0 and self.intake.wakeups_live.is_set():
+            backoff_ms = max(backoff_ms, self.idle_ms)
         if self._nudged.wait(backoff_ms / 1000) and not self._woken.is_set():
             self._nudged.clear()
             self.misses = 0

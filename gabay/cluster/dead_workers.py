@@ -44,7 +44,7 @@ PASS_LUA = """
 local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 if ARGV[4] ~= '1' then return {0, 0} end
-local ns, acks_prefix, registered = ARGV[6], ARGV[7], ARGV[8]
+local ns, acks_prefix, registered, wake_prefix = ARGV[6], ARGV[7], ARGV[8], ARGV[10]
 local workers, requeued = 0, 0
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[3]), 'LIMIT', 0, tonumber(ARGV[9]))
 for _, worker in ipairs(dead) do
@@ -60,6 +60,7 @@ for _, worker in ipairs(dead) do
           requeued = requeued + 1
         end
       end
+      redis.call('PUBLISH', wake_prefix .. queue, '1')
       redis.call('DEL', acks)
     end
   end
@@ -154,7 +155,7 @@ class DeadWorkers:
                   self.keys.cap_index],
             args=[self.clock.now_ms(), worker_id, self.heartbeat_timeout_ms, int(judge),
                   self.dead_message_ttl_ms, self.keys.namespace, self.keys.acks_prefix,
-                  self.keys.worker_queues_prefix, BATCH],
+                  self.keys.worker_queues_prefix, BATCH, self.keys.wake("")],
         )
         self.last_beat = started
         return int(workers), int(requeued)

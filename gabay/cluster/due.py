@@ -53,12 +53,14 @@ redis.call('ZADD', KEYS[3], at, ARGV[1])
 return at
 """
 
-# KEYS: (due, queue) per queue, messages of each follow as a third key. ARGV: batch.
+# KEYS: (due, queue) per queue, messages of each follow as a third key. ARGV: batch, then the wake
+# channel of each queue (told when ids moved to it).
 # Returns {moved, full (1 if a batch was full), next due ms or -1, now}.
 PROMOTE_LUA = _NOW_MS + """
 local batch, moved, full, next_due = tonumber(ARGV[1]), 0, 0, -1
 for i = 1, #KEYS, 3 do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, batch)
+  local before = moved
   for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[i], id)
     if redis.call('HEXISTS', KEYS[i + 2], id) == 1 then
@@ -66,6 +68,7 @@ for i = 1, #KEYS, 3 do
       moved = moved + 1
     end
   end
+  if moved > before then redis.call('PUBLISH', ARGV[(i + 2) / 3 + 1], '1') end
   if #ids == batch then full = 1 end
   local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
   if head[2] and (next_due < 0 or tonumber(head[2]) < next_due) then next_due = tonumber(head[2]) end
@@ -123,7 +126,8 @@ class DueSet:
                 for key in (self.keys.due(name), self.keys.queue(name), self.keys.messages(name))]
         if not keys:
             return Promotion(0, False, None, 0)
-        moved, full, next_due, now = self._promote(keys=keys, args=[batch])
+        channels = [self.keys.wake(name) for name in queue_names]
+        moved, full, next_due, now = self._promote(keys=keys, args=[batch, *channels])
         return Promotion(int(moved), bool(full), None if int(next_due) < 0 else int(next_due), int(now))
 
     def _tell(self, due: int) -> None:

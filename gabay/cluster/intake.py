@@ -34,21 +34,23 @@ from gabay.keys import DELAY_SUFFIX, Keys
 
 logger = logging.getLogger(__name__)
 
+#: ARGV: the queue's wake channel, then the ids. Idle consumers are told when any went back.
 PUT_BACK = """
 local n = 0
-for i = #ARGV, 1, -1 do
+for i = #ARGV, 2, -1 do
     if redis.call("srem", KEYS[1], ARGV[i]) > 0 and redis.call("hexists", KEYS[3], ARGV[i]) > 0 then
         redis.call("lpush", KEYS[2], ARGV[i])
         n = n + 1
     end
 end
+if n > 0 then redis.call("publish", ARGV[1], "1") end
 return n
 """
 
-#: PUT_BACK with the message data replaced: ARGV holds (id, encoded message) pairs.
+#: PUT_BACK with the message data replaced: ARGV holds the channel, then (id, encoded message) pairs.
 PUT_BACK_UPDATED = """
 local n = 0
-for i = #ARGV - 1, 1, -2 do
+for i = #ARGV - 1, 2, -2 do
     local id = ARGV[i]
     if redis.call("srem", KEYS[1], id) > 0 and redis.call("hexists", KEYS[3], id) > 0 then
         redis.call("hset", KEYS[3], id, ARGV[i + 1])
@@ -56,6 +58,7 @@ for i = #ARGV - 1, 1, -2 do
         n = n + 1
     end
 end
+if n > 0 then redis.call("publish", ARGV[1], "1") end
 return n
 """
 
@@ -91,6 +94,9 @@ class Intake:
         self._put_back: set[str] = set()
         self._deferred: set[str] = set()  # the part of _put_back that went to the due set
         self._nudges: dict[str, list[threading.Event]] = {}  # queue -> its consumers' wake-ups
+        #: Set while this process hears the queues' wake channels (gabay.cluster.wakeups): its
+        #: idle consumers then wait long, since a push to an empty queue wakes them.
+        self.wakeups_live = threading.Event()
         # (queue, messages, updated) that Redis refused to take back
         self._kept: list[tuple[str, list[Any], bool]] = []
         self._lock = threading.Lock()
@@ -104,7 +110,8 @@ class Intake:
         return queue_name.endswith(DELAY_SUFFIX) or not self.is_paused(queue_name)
 
     def nudge_event(self, queue_name: str) -> threading.Event:
-        """A consumer's wake-up: set when a message was just put at the head of ``queue_name``."""
+        """A consumer's wake-up: set when a message was put at the head of ``queue_name`` here, or
+        when its wake channel says the queue is no longer empty."""
         event = threading.Event()
         with self._lock:
             self._nudges.setdefault(queue_name, []).append(event)
@@ -138,10 +145,10 @@ class Intake:
                 self._put_back.update(ids)
         keys = [self.keys.acks(self.worker_id, queue_name), self.keys.queue(queue_name),
                 self.keys.messages(queue_name)]
-        script, args = self._script, list(ids)
+        script, args = self._script, [self.keys.wake(queue_name), *ids]
         if updated:
-            script, args = self._updating_script, [x for m in messages for x in
-                                                   (m.options["redis_message_id"], m.encode())]
+            script, args = self._updating_script, [self.keys.wake(queue_name)] + [
+                x for m in messages for x in (m.options["redis_message_id"], m.encode())]
         try:
             return int(script(keys=keys, args=args))
         except redis.RedisError:

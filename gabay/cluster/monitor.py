@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 import redis
 
@@ -48,7 +49,8 @@ class MonitorElection:
     """One winner per interval across the cluster: ``SET NX PX`` on the interval's number.
 
     Intervals are numbered by the Redis server's clock, so hosts with skewed clocks still agree;
-    each process tries once per interval.
+    each process tries once per interval, and asks Redis nothing until the next interval begins
+    (one ``TIME`` per interval, not one per tick).
     """
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
@@ -57,11 +59,16 @@ class MonitorElection:
         self.interval_ms = max(int(settings.monitor_interval * 1000), 1)
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._last_slot: int | None = None
+        self._quiet_until = 0.0  # time.monotonic() before which this interval is decided
 
     def elected(self) -> bool:
         """True for exactly one caller in the cluster per interval."""
+        if time.monotonic() < self._quiet_until:
+            return False
         seconds, micros = self.client.time()
-        slot = (int(seconds) * 1000 + int(micros) // 1000) // self.interval_ms
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        slot = now_ms // self.interval_ms
+        self._quiet_until = time.monotonic() + ((slot + 1) * self.interval_ms - now_ms) / 1000
         if slot == self._last_slot:
             return False
         self._last_slot = slot

@@ -25,6 +25,7 @@ from gabay.cluster.registry import WorkerRegistry
 from gabay.cluster.stats import StatsWriter
 from gabay.cluster.stats_buffer import StatsBuffer
 from gabay.cluster.status_reader import StatusReader
+from gabay.cluster.wakeups import WakeupListener
 from gabay.limits.leases import Leases
 from gabay.limits.window import RedisWindow
 from gabay.middleware.alerting import Alerting
@@ -45,6 +46,7 @@ from gabay.middleware.scheduler import Scheduling
 from gabay.middleware.schema_check import SchemaCheck
 from gabay.middleware.start_marks import StartMarks
 from gabay.middleware.stats import RunningJobs, Stats
+from gabay.middleware.wakeups import Wakeups
 from gabay.queues import FORM_RESPONSE_QUEUES
 from gabay.schedules.status import leader_status, schedule_status
 from gabay.schedules.status import monitor_line as schedules_line
@@ -91,6 +93,7 @@ def build_middleware(settings: Settings, client: redis.Redis, intake: Intake,
         Recovery(dead_workers, intake, grace=settings.heartbeat_timeout),
         DelayedMessages(),
         DueMessages(due),
+        Wakeups(WakeupListener(client, keys, intake)),
         WorkerRegistration(WorkerRegistry(client, settings), intake),
         RestartOnRequest(client, keys),
         MemoryLimit(client, keys, settings.worker_max_memory,

@@ -53,6 +53,7 @@ end
 if action == "fire" then
     redis.call("hset", KEYS[6], ARGV[5], ARGV[6])
     redis.call("rpush", KEYS[5], ARGV[5])
+    redis.call("publish", ARGV[9], "1")
     redis.call("hset", KEYS[2], "message_id", ARGV[5], "run_slot", ARGV[2], "fired_at", ARGV[7],
                "late", reason == "late" and "1" or "0", "outcome", "enqueued", "outcome_at", ARGV[7],
                "error", "", "attempts", "0")
@@ -126,7 +127,7 @@ class Firing:
                   self.keys.schedule_history(schedule.name), self.keys.schedule_paused,
                   self.keys.queue(queue_name), self.keys.messages(queue_name)],
             args=[term.value, decision.slot, decision.action, schedule.name, message_id, encoded,
-                  now_ms, decision.reason])
+                  now_ms, decision.reason, self.keys.wake(queue_name)])
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         return Result(int(code), detail, message_id if int(code) == FIRED else "")
 

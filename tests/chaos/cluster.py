@@ -44,8 +44,10 @@ class Cluster:
         return process.start(self.client, self.keys.namespace)
 
     def send(self, actor: str, *args: Any, queue: str = QUEUE) -> None:
+        """Enqueue with a plain Dramatiq broker, then wake the idle consumers as gabay's enqueue does."""
         self.sender.enqueue(dramatiq.Message(queue_name=queue, actor_name=actor, args=args,
                                              kwargs={}, options={}))
+        self.client.publish(self.keys.wake(queue), "1")
 
     def hold(self, name: str) -> Path:
         """Create ``<records>/<name>.hold``: actors waiting on ``name`` wait until it is removed."""
