@@ -76,6 +76,15 @@ class Keys:
         """Every queue's wake channel (PSUBSCRIBE pattern); ``wake(q)`` is this minus ``*`` + q."""
         return self._key("wake", "*")
 
+    def signal(self, name: str) -> str:
+        """The channel told when cluster state ``name`` changed (``pause``, ``restart``)."""
+        return self._key("signal", name)
+
+    @property
+    def signal_pattern(self) -> str:
+        return self._key("signal", "*")
+
+
     # -- recovery ---------------------------------------------------------------------------------
 
     def worker_queues(self, worker_id: str) -> str:

@@ -97,6 +97,7 @@ class Intake:
         #: Set while this process hears the queues' wake channels (gabay.cluster.wakeups): its
         #: idle consumers then wait long, since a push to an empty queue wakes them.
         self.wakeups_live = threading.Event()
+        self._signals: dict[str, threading.Event] = {}  # cluster state name -> its readers' wake-up
         # (queue, messages, updated) that Redis refused to take back
         self._kept: list[tuple[str, list[Any], bool]] = []
         self._lock = threading.Lock()
@@ -122,6 +123,18 @@ class Intake:
         with self._lock:
             events = [e for name, found in self._nudges.items()
                       if queue_name is None or name == queue_name for e in found]
+        for event in events:
+            event.set()
+
+    def signal_event(self, name: str) -> threading.Event:
+        """Set when cluster state ``name`` changed (its wake channel said so): read it again now."""
+        with self._lock:
+            return self._signals.setdefault(name, threading.Event())
+
+    def signal(self, name: str | None = None) -> None:
+        """Wake the reader of cluster state ``name`` (of every state for None)."""
+        with self._lock:
+            events = [e for found, e in self._signals.items() if name is None or found == name]
         for event in events:
             event.set()
 

@@ -47,6 +47,7 @@ class PauseFlags:
     def __init__(self, client: redis.Redis, settings: Settings, known_queues: Iterable[str] = ()) -> None:
         self.client = client
         self.key = settings.keys.pause
+        self.signal = settings.keys.signal("pause")  # every process re-reads the flags when told
         self.known_queues = set(ALL_QUEUES) | set(known_queues)
 
     def pause(self, queues: list[str] | None = None) -> None:
@@ -58,17 +59,18 @@ class PauseFlags:
             else:
                 for queue in queues:
                     pipe.hset(self.key, queue, "1")
+            pipe.publish(self.signal, "1")
             pipe.execute()
 
     def resume(self, queues: list[str] | None = None) -> None:
         """Resume these queues (None: every queue)."""
-        if queues is None:
-            self.client.delete(self.key)
-            return
-        # "0" is harmless when not all queues are paused, and an exception when they are.
         with self.client.pipeline(transaction=True) as pipe:
-            for queue in queues:
+            if queues is None:
+                pipe.delete(self.key)
+            # "0" is harmless when not all queues are paused, and an exception when they are.
+            for queue in queues or ():
                 pipe.hset(self.key, queue, "0")
+            pipe.publish(self.signal, "1")
             pipe.execute()
 
     def state(self) -> PauseState:

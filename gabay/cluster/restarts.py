@@ -29,7 +29,8 @@ def request_restart(client: redis.Redis, keys: Keys) -> int:
     with client.pipeline(transaction=True) as pipe:
         pipe.incr(keys.restart_generation)
         pipe.incr(keys.restarts)
-        generation, _ = pipe.execute()
+        pipe.publish(keys.signal("restart"), "1")  # every process reads the generation when told
+        generation, _, _ = pipe.execute()
     return int(generation)
 
 

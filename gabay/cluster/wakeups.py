@@ -6,7 +6,9 @@ urgent message to the head, the due set's promotion, a put-back, a schedule firi
 recovery of a dead worker's messages. One :class:`WakeupListener` thread per worker process
 hears every wake channel (one ``PSUBSCRIBE``; a subscribed connection costs Redis no command
 while nothing is published) and sets the nudge events of that queue's consumers
-(:meth:`gabay.cluster.intake.Intake.nudge`).
+(:meth:`gabay.cluster.intake.Intake.nudge`). The same connection hears the signal channels
+(``Keys.signal``) on which a pause, a resume or a restart request is announced: the processes
+read those flags at once, and poll them only every few seconds while they hear.
 
 While the listener is subscribed (``Intake.wakeups_live``) a consumer that holds no message
 waits up to ``IDLE_FETCH_INTERVAL`` seconds between fetches; a consumer with messages in flight,
@@ -44,6 +46,7 @@ class WakeupListener:
         self.keys = keys
         self.intake = intake
         self.prefix = keys.wake("")
+        self.signal_prefix = keys.signal("")
         self.outage = Outage(logger, "Listening for queue wake-ups")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,19 +77,24 @@ class WakeupListener:
     def _listen(self) -> None:
         pubsub = self.client.pubsub()
         try:
-            pubsub.psubscribe(self.keys.wake_pattern)
+            pubsub.psubscribe(self.keys.wake_pattern, self.keys.signal_pattern)
             while not self._stop.is_set():
                 message = pubsub.get_message(timeout=LISTEN_SLICE)
                 if message is None:
                     continue
                 if message["type"] == "psubscribe":
-                    self.outage.worked()
-                    self.intake.wakeups_live.set()
-                    self.intake.nudge()  # whatever was published while we did not listen
+                    if message["data"] == 2:  # both patterns are heard now
+                        self.outage.worked()
+                        self.intake.wakeups_live.set()
+                        self.intake.nudge()  # whatever was published while we did not listen
+                        self.intake.signal()
                 elif message["type"] == "pmessage":
                     channel = message["channel"]
                     name = channel.decode() if isinstance(channel, bytes) else str(channel)
-                    self.intake.nudge(name.removeprefix(self.prefix))
+                    if name.startswith(self.prefix):
+                        self.intake.nudge(name.removeprefix(self.prefix))
+                    elif name.startswith(self.signal_prefix):
+                        self.intake.signal(name.removeprefix(self.signal_prefix))
         finally:
             self.intake.wakeups_live.clear()
             pubsub.close()

@@ -1,11 +1,13 @@
 """Pause: paused queues start no job in any worker process; their messages wait in Redis.
 
 The flags live in Redis (:class:`PauseFlags`). Each worker process reads them once before its
-consumers start (a process that starts while a queue is paused honours it) and then every
-``interval`` seconds from a thread. While a queue is paused the process's consumer does not fetch
-from it at all (no fetch-and-defer storm however long the queue); a message that was already
-prefetched when the pause came is put back at the head of its queue when a worker thread reaches
-it, with its retry count untouched. Delayed messages keep moving from ``<q>.DQ`` to ``<q>``.
+consumers start (a process that starts while a queue is paused honours it), then at once when a
+pause or resume is announced on the ``pause`` signal channel, and every ``interval`` seconds
+from a thread (every ``QUIET_INTERVAL`` seconds while the process hears the signals). While a
+queue is paused the process's consumer does not fetch from it at all (no fetch-and-defer storm
+however long the queue); a message that was already prefetched when the pause came is put back
+at the head of its queue when a worker thread reaches it, with its retry count untouched.
+Delayed messages keep moving from ``<q>.DQ`` to ``<q>``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from gabay.cluster.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
+#: Seconds between reads of the flags while a pause or resume is announced on the signal channel.
+QUIET_INTERVAL = 5.0
+
 
 class Pause(Middleware):
     """Keeps the process's view of the pause flags fresh and holds back paused starts."""
@@ -33,7 +38,9 @@ class Pause(Middleware):
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._refresh()
-        self._refresher = Periodic("gabay-pause", self.interval, self._refresh)
+        self._refresher = Periodic("gabay-pause", self.interval, self._refresh,
+                                   signal=self.intake.signal_event("pause"),
+                                   heard=self.intake.wakeups_live, quiet_interval=QUIET_INTERVAL)
         self._refresher.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
