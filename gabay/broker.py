@@ -37,6 +37,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, MiddlewareError
 
+from gabay.cluster.claim_check import CLAIM_OPTION, ClaimCheck
 from gabay.cluster.clock import RedisClock
 from gabay.cluster.connection import connect
 from gabay.cluster.consumer import GabayConsumer
@@ -47,6 +48,7 @@ from gabay.limits.priority import PRIORITY_OPTION, parse_priority
 from gabay.middleware import build_middleware
 from gabay.middleware.ownership import Ownership
 from gabay.settings import Settings
+from gabay.tracing import build_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +108,23 @@ class GabayBroker(RedisBroker):
         self.dead_workers = DeadWorkers(self.client, settings.keys, self.clock, self.heartbeat_timeout,
                                         self.dead_message_ttl)
         self.gate_failures = 0  # in a row, in this process
+        self.claim_check = ClaimCheck(self.client, settings.keys, settings.claim_check_ttl)
+        self.tracing = build_tracing(settings)
         for middleware in build_middleware(settings, self.client, self.intake, self.dead_workers,
-                                           self.due):
+                                           self.due, self.tracing):
             self.add_middleware(middleware)
         #: What the actors call before a side effect: does this process still own the job?
         self.ownership = next(m for m in self.middleware if isinstance(m, Ownership))
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
         """Dramatiq's enqueue, with delayed messages in the due set and urgent ones at the head."""
+        checked = self._check_in(message)
+        if checked is not message:  # the payload is stored; the message carries its reference
+            try:
+                return self.enqueue(checked, delay=delay)
+            except BaseException:
+                self.claim_check.discard(checked)
+                raise
         priority = message.options.get(PRIORITY_OPTION)
         urgent = priority is not None and parse_priority(priority) < 0  # ValueError: bad priority
         if delay is None and not urgent:
@@ -136,6 +147,15 @@ class GabayBroker(RedisBroker):
         keys = self.settings.keys
         self._enqueue(keys=[keys.queue(queue_name), keys.messages(queue_name)],
                       args=[redis_id, data, keys.wake(queue_name)])
+
+    def _check_in(self, message: dramatiq.Message) -> dramatiq.Message:
+        """The message with its payload claim-checked (see gabay.cluster.claim_check), when its
+        actor is declared with ``claim_check=``, else the message itself; it carries the trace
+        context of the sender when tracing is on."""
+        message = self.tracing.inject(message)
+        actor = self.actors.get(message.actor_name)
+        subjects = actor.options.get(CLAIM_OPTION) if actor is not None else None
+        return message if subjects is None else self.claim_check.check_in(message, subjects)
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         name = "before_" + signal

@@ -46,6 +46,25 @@ class ProviderRejected(ProviderError):
     """A final provider failure (401, 400, insufficient quota): retrying cannot help."""
 
 
+# -- LLM spend and provider limits (gabay/llm) --
+class ProviderQuotaExhausted(ProviderUnavailable):
+    """The account is out of quota or balance (OpenAI 429 ``insufficient_quota``, DeepSeek 402):
+    this provider cannot help until someone pays, but the other provider can take over."""
+
+
+class ProviderHeld(ProviderUnavailable):
+    """The provider budget holds this provider x model x key (a 429 until its reset, or no room
+    left in its RPM/TPM/concurrency): the call was not made. ``retry_in_ms``: when to try again."""
+
+    def __init__(self, message: str, *, retry_in_ms: int, call: object | None = None) -> None:
+        super().__init__(message, call=call)
+        self.retry_in_ms = retry_in_ms
+
+
+class BudgetExhausted(ProviderRejected):
+    """The job's token budget (LLM_JOB_TOKEN_BUDGET) is spent: no further paid call for it."""
+
+
 class CallbackFailed(GabayError):
     """A result callback could not be delivered (connection error or non-2xx answer): retried."""
 
@@ -127,6 +146,41 @@ class AlertDeliveryFailed(GabayError):
 
 class UnknownSchedule(GabayError):
     """A schedule name that the schedules file does not declare."""
+
+
+# -- backups (gabay/backups) --
+
+class BackupFailed(GabayError):
+    """A backup could not be made (pg_dump, BGSAVE, the copy); nothing partial is kept."""
+
+
+class BackupDamaged(GabayError):
+    """A backup is incomplete or a file no longer matches its manifest's checksum: not restored."""
+
+
+class RestoreRefused(GabayError):
+    """The restore target is not empty (without ``--force``) or cannot take the backup."""
+
+
+# -- privacy: claim check (gabay/cluster/claim_check.py) --
+
+class ClaimCheckFailed(GabayError):
+    """A message's payload could not be stored in Redis: the message was not enqueued."""
+
+
+class PayloadMissing(InvalidInput):
+    """A message's payload is gone (expired after CLAIM_CHECK_TTL, or forgotten): dead-lettered."""
+
+
+# -- client API and callbacks (gabay/client, gabay/callbacks) --
+
+class JobNotFinished(GabayError):
+    """``wait`` gave up: the job is still queued or running. ``record`` is its last read (a
+    gabay.jobs.JobRecord, typed ``object``: this module sits below gabay.jobs)."""
+
+    def __init__(self, message: str, *, record: object = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 

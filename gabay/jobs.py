@@ -2,27 +2,38 @@
 
 One record per job (a question request or a submission), keyed by job id, so that a second run of
 a message overwrites instead of appending: status, current stage, per-stage timings, every LLM
-call with its tokens and cost, and the result or the error. Records expire after ``JOB_TTL``.
+call with its tokens and cost, the result or the error, and the delivery of its callback.
+Records expire after ``JOB_TTL``.
+
+The module functions :func:`get` and :func:`wait` read through one store per process
+(:func:`shared_store`, built on first use from the settings: one connection pool, not a
+connection per call). Code that has its settings or its Redis client builds a ``JobStore``
+itself; typed results and the asyncio client are in :mod:`gabay.client`.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
 
+from gabay.cluster import histograms
 from gabay.cluster.connection import connect
+from gabay.cluster.job_index import index_created, index_status_changed
 from gabay.cluster.stats import FINISHED, count_finished
-from gabay.errors import GabayError, JobNotFound
+from gabay.errors import JobNotFinished, JobNotFound
 from gabay.settings import Settings, load_settings
 
 RECENT_JOBS_KEPT = 1000
-POLL_SECONDS = 0.1
+#: ``wait`` polls first after this many seconds, then twice as long each time, up to the maximum.
+POLL_SECONDS = 0.05
+POLL_MAX_SECONDS = 1.0
 
 
 class JobStatus(StrEnum):
@@ -30,6 +41,8 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # -- operator console: a job an operator cancelled (gabay/middleware/cancellation.py) --
+    CANCELLED = "cancelled"
 
 
 class LLMCall(BaseModel):
@@ -56,6 +69,20 @@ class StageTiming(BaseModel):
         return None if self.finished_at is None else self.finished_at - self.started_at
 
 
+class CallbackState(BaseModel):
+    """The delivery of a job's callback: ``pending`` (retrying), ``delivered`` or ``failed`` (for good).
+
+    ``last_error`` names the receiver's host and what went wrong, never the URL (it may carry a
+    token).
+    """
+
+    state: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    status_code: int | None = None
+    updated_at: float = Field(default_factory=time.time)
+
+
 class JobRecord(BaseModel):
     """Everything known about one job."""
 
@@ -70,6 +97,11 @@ class JobRecord(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    callback: CallbackState | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
     @property
     def total_tokens(self) -> int:
@@ -107,6 +139,8 @@ class JobStore:
         pipe = self.client.pipeline()
         pipe.zadd(recent, {record.id: record.created_at})
         pipe.zremrangebyrank(recent, 0, -RECENT_JOBS_KEPT - 1)
+        index_created(pipe, self.keys, record.id, record.kind, record.status, record.created_at,
+                      self.settings.job_ttl)  # the console's pages (gabay.cluster.job_index)
         pipe.execute()
         return record, True
 
@@ -130,19 +164,23 @@ class JobStore:
              on_poll: Callable[[JobRecord], None] | None = None) -> JobRecord:
         """Poll the record until the job succeeded or failed (``on_poll`` sees every read).
 
-        Raises GabayError naming the job when it is not finished after ``timeout`` seconds.
+        Polls after 0.05 s, then twice as long each time up to 1 s (a quick job answers quickly,
+        a long one costs a read a second). Raises JobNotFinished naming the job when it is not
+        finished after ``timeout`` seconds, JobNotFound when there is no such job.
         """
         deadline = time.monotonic() + timeout
+        pause = POLL_SECONDS
         while True:
             record = self.get(job_id)
             if on_poll is not None:
                 on_poll(record)
-            if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            if record.finished:
                 return record
-            if time.monotonic() > deadline:
-                raise GabayError(f"job {job_id} not finished after {timeout:g} s "
-                                 f"(status {record.status}); follow it with: gabay job {job_id}")
-            time.sleep(POLL_SECONDS)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise not_finished(record, timeout)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, POLL_MAX_SECONDS)
 
     def recent(self, limit: int = 50) -> list[JobRecord]:
         """The newest jobs first (those whose records have not expired)."""
@@ -172,6 +210,10 @@ class JobStore:
                     pipe.set(key, record.model_dump_json(), ex=self.settings.job_ttl)
                     if record.status != before and record.status in FINISHED:
                         count_finished(pipe, self.keys, record.kind, record.status)
+                    if record.status != before and record.status is JobStatus.CANCELLED:
+                        count_finished(pipe, self.keys, record.kind, record.status)
+                    index_status_changed(pipe, self.keys, record.id, before, record.status,
+                                         record.created_at)
                     pipe.execute()
                     return record
                 except redis.WatchError:
@@ -201,8 +243,22 @@ class JobStore:
         pipe.hincrby(totals, f"{prefix}:prompt_tokens", call.prompt_tokens)
         pipe.hincrby(totals, f"{prefix}:completion_tokens", call.completion_tokens)
         pipe.hincrbyfloat(totals, f"{prefix}:cost_usd", call.cost_usd)
+        # -- LLM spend and provider limits: the prompt cache's share per stage and provider --
+        pipe.hincrby(totals, f"{prefix}:cached_tokens", call.cached_tokens)
+        pipe.hincrby(self.keys.llm_cache_totals, f"{call.stage}:{call.provider}:prompt_tokens",
+                     call.prompt_tokens)
+        pipe.hincrby(self.keys.llm_cache_totals, f"{call.stage}:{call.provider}:cached_tokens",
+                     call.cached_tokens)
+        # -- metrics: the call's latency, in the same round trip --
+        histograms.observe_into(pipe, self.keys, "llm_call_seconds", (call.provider, call.model),
+                                call.duration_ms / 1000)
         pipe.execute()
-        return self.update(job_id, lambda record: record.calls.append(call))
+
+        def append(record: JobRecord) -> None:
+            record.calls.append(call)
+            record.details["cached_share"] = cached_share(record.calls)
+
+        return self.update(job_id, append)
 
     def succeed(self, job_id: str, result: dict[str, Any], **details: Any) -> JobRecord:
         def change(record: JobRecord) -> None:
@@ -221,6 +277,15 @@ class JobStore:
 
         return self.update(job_id, change)
 
+    def cache_totals(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Cluster-wide prompt and cached tokens per stage and provider (``stage -> provider -> ...``)."""
+        raw = self.client.hgetall(self.keys.llm_cache_totals)
+        found: dict[str, dict[str, dict[str, int]]] = {}
+        for field, value in raw.items():
+            stage, provider, metric = field.decode().rsplit(":", 2)
+            found.setdefault(stage, {}).setdefault(provider, {})[metric] = int(value)
+        return found
+
     def totals(self) -> dict[str, dict[str, float]]:
         """Cluster-wide LLM usage per ``provider:model``: calls, tokens and cost."""
         raw = self.client.hgetall(self.keys.llm_totals)
@@ -231,9 +296,40 @@ class JobStore:
         return totals
 
 
+def not_finished(record: JobRecord, timeout: float) -> JobNotFinished:
+    return JobNotFinished(f"job {record.id} not finished after {timeout:g} s (status {record.status}); "
+                          f"follow it with: gabay job {record.id}", record=record)
+
+
+@functools.cache
+def shared_store() -> JobStore:
+    """This process's store, built on first use from the settings; every later call reuses it.
+
+    One Redis connection pool per process, whichever thread reads. A test that changed the
+    environment calls ``shared_store.cache_clear()``; code that has its own client passes a
+    store instead.
+    """
+    settings = load_settings()
+    return JobStore(connect(settings), settings)
+
+
+def cached_share(calls: list[LLMCall]) -> dict[str, dict[str, float]]:
+    """Share of prompt tokens read from the provider's cache, per stage and provider (paid calls)."""
+    sums: dict[str, dict[str, list[int]]] = {}
+    for call in calls:
+        if call.prompt_tokens:
+            pair = sums.setdefault(call.stage, {}).setdefault(call.provider, [0, 0])
+            pair[0] += call.cached_tokens
+            pair[1] += call.prompt_tokens
+    return {stage: {provider: round(cached / prompt, 4) for provider, (cached, prompt) in by.items()}
+            for stage, by in sums.items()}
+
+
 def get(job_id: str, store: JobStore | None = None) -> JobRecord:
-    """Read a job record from any process (builds a store from the settings when none is given)."""
-    if store is None:
-        settings = load_settings()
-        store = JobStore(connect(settings), settings)
-    return store.get(job_id)
+    """Read a job record from any process (through :func:`shared_store` when none is given)."""
+    return (store or shared_store()).get(job_id)
+
+
+def wait(job_id: str, timeout: float, store: JobStore | None = None) -> JobRecord:
+    """The record once the job succeeded or failed (see :meth:`JobStore.wait`)."""
+    return (store or shared_store()).wait(job_id, timeout)

@@ -84,7 +84,6 @@ class Keys:
     def signal_pattern(self) -> str:
         return self._key("signal", "*")
 
-
     # -- recovery ---------------------------------------------------------------------------------
 
     def worker_queues(self, worker_id: str) -> str:
@@ -295,6 +294,41 @@ class Keys:
         """Present (SET NX EX) while an analysis of exam ``form_id`` is enqueued: the debounce."""
         return self._key("analytics", "pending", form_id)
 
+    # -- backups (gabay/backups) ------------------------------------------------------------------
+
+    @property
+    def backup_failed(self) -> str:
+        """JSON ``{"at", "error"}`` of the last failed backup, until a backup succeeds (alert rule)."""
+        return self._key("alerts", "backup-failed")
+
+    # -- LLM spend and provider limits (gabay/llm, gabay/limits/provider_budget.py) ---------------
+
+    def provider_budget(self, scope: str) -> str:
+        """Hash of one provider x model x key's budget: learned limits, token and request buckets."""
+        return self._key("llm", "budget", scope)
+
+    def provider_hold(self, scope: str) -> str:
+        """Present (PX) while a 429 holds ``scope`` cluster-wide; its value is the reason."""
+        return self._key("llm", "hold", scope)
+
+    def provider_inflight(self, scope: str) -> str:
+        """Sorted set of ``scope``'s calls in flight (``<ticket>:<estimate>`` -> expiry, ms)."""
+        return self._key("llm", "inflight", scope)
+
+    @property
+    def llm_cache_totals(self) -> str:
+        """Hash ``<stage>:<provider>:prompt_tokens`` / ``:cached_tokens``: cluster-wide cache use."""
+        return self._key("llm", "cache")
+
+    def llm_spend_day(self, day: str) -> str:
+        """Hash ``cluster`` -> USD spent on LLM calls on UTC day ``day`` (YYYY-MM-DD), 3 days."""
+        return self._key("llm", "spend", day)
+
+    @property
+    def provider_quota_exhausted(self) -> str:
+        """Hash provider -> JSON of its latest quota/billing exhaustion (the provider_quota alert)."""
+        return self._key("llm", "quota-exhausted")
+
     # -- memory-based recycling (gabay/middleware/memory_limit.py) --------------------------------
 
     @property
@@ -305,3 +339,41 @@ class Keys:
     def memory_recycle_claim(self, host: str, main_pid: int) -> str:
         """Present (SET NX EX) while one process of this dramatiq command asked it to reload."""
         return self._key("control", "memory-recycle", host, str(main_pid))
+
+    # -- operator console: job index, cancel, retry (gabay/console, gabay/cluster/job_index.py) --
+
+    def job_index(self, facet: str = "all", value: str = "") -> str:
+        """Sorted set of job ids (score: the job's creation time) of one facet value:
+        ``all``, ``kind``, ``status``, ``queue`` or ``tenant`` (see gabay.cluster.job_index)."""
+        return self._key("jobs", "index", facet, value) if value else self._key("jobs", "index", facet)
+
+    @property
+    def cancel_requests(self) -> str:
+        """Sorted set of the job ids whose cancel was requested (score: ``cancel_sequence``)."""
+        return self._key("cancel", "requests")
+
+    @property
+    def cancel_sequence(self) -> str:
+        """Counter giving each cancel request its place, so that workers read only new ones."""
+        return self._key("cancel", "sequence")
+
+    def dead_letter_of(self, job_id: str) -> str:
+        """``<queue> <redis message id>`` of the job's latest dead-lettered message (EX: dead TTL)."""
+        return self._key("jobs", "dead-letter", job_id)
+
+    # -- privacy: claim check (gabay/cluster/claim_check.py) --------------------------------------
+
+    def claim(self, ref: str) -> str:
+        """The payload (JSON args and kwargs) of the messages that carry claim check ``ref``."""
+        return self._key("claim", ref)
+
+    def claims_of(self, subject: str) -> str:
+        """Set of the claim checks whose payload holds personal data of ``subject`` (``st-...``)."""
+        return self._key("claims", subject)
+
+    # -- metrics histograms (gabay/cluster/stats.py) ----------------------------------------------
+
+    def histograms(self, name: str) -> str:
+        """Hash ``<labels>|<bucket>`` -> count, ``<labels>|sum``, ``<labels>|count`` of histogram
+        ``name`` (cluster-wide, added to by every worker's publication)."""
+        return self._key("histograms", name)

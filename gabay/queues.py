@@ -11,10 +11,14 @@ FORM_RESPONSE = "form-response-processing"
 GRADING = "grading"
 ANALYTICS = "analytics"
 SYSTEM = "system"
+BACKUPS = "backups"
+# -- teacher reports and digests (gabay/reports, gabay/digests) --
+REPORTS = "reports"
+DIGESTS = "digests"
 
 QUESTION_QUEUES = (RETRIEVAL, GENERATION, VALIDATION)
 FORM_RESPONSE_QUEUES = (FORM_RESPONSE,)
-ALL_QUEUES = (*QUESTION_QUEUES, GRADING, ANALYTICS, FORM_RESPONSE, SYSTEM)
+ALL_QUEUES = (*QUESTION_QUEUES, GRADING, ANALYTICS, FORM_RESPONSE, SYSTEM, BACKUPS, REPORTS, DIGESTS)
 
 
 def consumed_queues(enable_form_response_worker: bool) -> tuple[str, ...]:

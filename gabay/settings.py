@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,7 +34,9 @@ RETIRED_MODELS = {"deepseek-chat": "deepseek-flash", "deepseek-reasoner": "deeps
 # -- alerts (gabay/alerts) --
 #: The alert rules, by the names ALERT_DISABLED_RULES accepts (each is a class in gabay/alerts).
 ALERT_RULE_NAMES = ("dead_letter", "failure_rate", "queue_depth", "queue_age", "no_consumer",
-                    "redis_unreachable", "llm_spend", "missed_schedule")
+                    "redis_unreachable", "llm_spend", "missed_schedule",
+                    "backup_failed",  # backup_failed: gabay/alerts/backup_failed.py
+                    "provider_quota")  # provider_quota: gabay/alerts/provider_quota.py
 
 
 def default_data_dir() -> Path:
@@ -62,6 +65,23 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="model -> (input, cached input, output) USD per 1M tokens; overrides the table",
     )
+    # -- LLM spend and provider limits (gabay/llm, gabay/limits/provider_budget.py) --
+    llm_openai_rpm: int = Field(500, ge=0, description="requests/min per OpenAI model and key "
+                                "until its headers say otherwise; 0: not limited")
+    llm_openai_tpm: int = Field(200_000, ge=0, description="tokens/min per OpenAI model and key")
+    llm_deepseek_rpm: int = Field(0, ge=0, description="requests/min per DeepSeek model and key")
+    llm_deepseek_tpm: int = Field(0, ge=0, description="tokens/min per DeepSeek model and key")
+    llm_deepseek_concurrency: int = Field(16, ge=0, description="DeepSeek calls in flight per key")
+    llm_budget_headroom: float = Field(0.97, gt=0, le=1, description="share of each limit used")
+    llm_budget_wait_ms: float = Field(2_000, ge=0, description="longest in-thread wait for room")
+    llm_job_token_budget: int = Field(60_000, ge=0, description="tokens one job may spend; 0: none")
+    llm_reasks: int = Field(1, ge=0, le=3, description="re-asks of a schema-invalid answer")
+    llm_daily_budget_usd: float | None = Field(None, gt=0, description="cluster LLM spend per UTC day")
+    llm_daily_budget_policy: Literal["defer", "cheaper"] = Field(
+        "defer", description="over the daily budget: defer paid calls to the next day, or use the "
+                             "cheaper provider first")
+    deepseek_holidays: list[dt.date] = Field(
+        default_factory=list, description="Chinese public holidays: DeepSeek off-peak all day")
 
     # Redis
     redis_url: SecretStr | None = None
@@ -116,6 +136,19 @@ class Settings(BaseSettings):
     job_ttl: int = Field(7 * 24 * 3600, ge=60, description="seconds a job record is kept")
     callback_secret: SecretStr | None = None
     log_level: str = "INFO"
+
+    # -- client API: callbacks and HTTP enqueue (gabay/callbacks, gabay/web/enqueue_api.py) --
+    callback_max_retries: int = Field(8, ge=0, le=30, description="retries of a result callback "
+                                      "(backoff 1 s doubling to 2 min) before it is marked failed")
+    api_tokens: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="clients of the HTTP enqueue API: name:sha256-hex-of-token, "
+                                          "comma-separated (gabay api-token create NAME)")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _api_tokens(cls, value: Any) -> Any:
+        return parse_api_tokens(value) if isinstance(value, str) else value
+    # -- end of client API --
 
     # Dashboard
     dashboard_username: str = "admin"
@@ -200,6 +233,9 @@ class Settings(BaseSettings):
         10.0, ge=0.5, le=300, description="seconds the schedules' leader holds its lease unrenewed")
     schedule_tick_seconds: float = Field(
         0.5, ge=0.05, le=10, description="seconds between the leader's checks for due schedules")
+    schedule_defaults: bool = Field(
+        True, description="also run gabay's default schedules (nightly-backup, ...); false: only "
+                          "those of SCHEDULES_FILE")
     schedule_overrides: dict[str, str] = Field(
         default_factory=lambda: schedule_variables(),
         description="the SCHEDULES_<NAME>_<FIELD> variables of the environment and .env")
@@ -220,6 +256,18 @@ class Settings(BaseSettings):
         30.0, ge=0, le=3600,
         description="seconds an exam's analytics waits after a graded submission, gathering the "
                     "submissions that follow into one recomputation")
+
+    # -- teacher reports and digests (gabay/reports, gabay/digests) --
+    reports_dir: Path | None = Field(
+        None, description="directory of the exams' PDF reports; none: reports/ in GABAY_DATA_DIR")
+    report_easy_above: float = Field(
+        0.9, gt=0, le=1, description="an item whose difficulty (share correct) is above this is "
+                                     "flagged too easy in the report")
+    report_hard_below: float = Field(
+        0.2, ge=0, lt=1, description="an item whose difficulty is below this is flagged too hard")
+    digest_hour: int = Field(
+        7, ge=0, le=23, description="local hour (teacher's zone) from which the digest of the "
+                                    "period just ended goes out")
 
     # -- autoscaling (gabay/cluster/autoscale.py, gabay/ops/autoscaler.py) --
     autoscale_min_processes: int = Field(
@@ -267,6 +315,32 @@ class Settings(BaseSettings):
         return int(size)
     # -- end of memory-based recycling --
 
+    # -- privacy, tracing (gabay/cluster/claim_check.py, gabay/tracing) --
+    claim_check_ttl: int = Field(
+        8 * 24 * 3600, ge=7 * 24 * 3600 + 3600, le=365 * 24 * 3600,
+        description="seconds a message's payload is kept in Redis (the message carries only a "
+                    "reference); longer than the retries and the 7 days of the dead-letter queue")
+    tracing_enabled: bool = Field(False, description="OpenTelemetry traces of every job")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (such as http://127.0.0.1:4318); none: the "
+                          "OpenTelemetry default")
+    otel_service_name: str = "gabay"
+    # -- end of privacy, tracing --
+
+    # -- backups (gabay/backups) --
+    backup_dir: Path | None = Field(
+        None, description="directory of the backups; none: GABAY_DATA_DIR/backups")
+    backup_keep_daily: int = Field(
+        7, ge=1, le=3650, description="days whose newest backup is kept (the latest days with one)")
+    backup_keep_weekly: int = Field(
+        4, ge=0, le=520, description="ISO weeks whose newest backup is kept, beyond the daily ones")
+    backup_redis: bool = Field(
+        True, description="also snapshot Redis (BGSAVE and a copy of its RDB file, which must be "
+                          "readable on the backup's host)")
+    backup_timeout: float = Field(
+        3600.0, gt=0, le=24 * 3600, description="seconds pg_dump, or Redis's BGSAVE, may take")
+    # -- end of backups --
+
     @field_validator("form_response_rate_limit", mode="before")
     @classmethod
     def _parse_rate(cls, value: Any) -> Rate:
@@ -306,6 +380,16 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.email_outbox_dir or self.gabay_data_dir / "outbox"
+
+    @property
+    def report_dir(self) -> Path:
+        """Where the exams' PDF reports are written (``REPORTS_DIR``, else under the data directory)."""
+        return self.reports_dir or self.gabay_data_dir / "reports"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where backups are written (``BACKUP_DIR``, default ``GABAY_DATA_DIR/backups``)."""
+        return self.backup_dir or self.gabay_data_dir / "backups"
 
     @property
     def redis_configured(self) -> bool:
@@ -350,6 +434,19 @@ def schedule_variables(env_file: Path = Path(".env")) -> dict[str, str]:
     found.update({k.upper(): v for k, v in os.environ.items()})
     return {k: v for k, v in sorted(found.items())
             if k.startswith(SCHEDULE_VARIABLE_PREFIX) and k != "SCHEDULES_FILE"}
+
+
+def parse_api_tokens(text: str) -> dict[str, str]:
+    """``ci:3f2a...,lms:9b1c...`` -> {client name: SHA-256 hex of its token}; never echoes a value."""
+    tokens: dict[str, str] = {}
+    for number, item in enumerate((i.strip() for i in text.split(",") if i.strip()), 1):
+        name, _, digest = item.partition(":")
+        digest = digest.strip().lower().removeprefix("sha256=")
+        name = name.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(f"entry {number} is not name:<64 hex digits of the token's SHA-256>")
+        tokens[name] = digest
+    return tokens
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,6 +31,8 @@ os.environ["REDIS_URL"] = REDIS_URL
 os.environ["GABAY_DATA_DIR"] = str(DATA_DIR)
 os.environ["HEARTBEAT_TIMEOUT"] = "3"
 os.environ["DRAIN_TIMEOUT"] = "5"  # test workers stopped at teardown don't wait 30 s for long jobs
+# gabay's default schedules (nightly backup, digests, reports) stay out of tests that do not ask
+os.environ["SCHEDULE_DEFAULTS"] = "false"
 
 import gabay.actors  # noqa: E402
 from gabay.broker import GabayBroker  # noqa: E402

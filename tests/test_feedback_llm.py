@@ -93,7 +93,10 @@ def test_unusable_output_moves_on_to_the_next_provider() -> None:
         feedback, source, calls = written(llm_settings(openai, deepseek))
 
     assert source == "deepseek:deepseek-flash"
-    assert [c.provider for c in calls] == ["openai", "deepseek"]
+    # one re-ask with the validation error (LLM_REASKS=1) before the next provider takes over
+    assert [c.provider for c in calls] == ["openai", "openai", "deepseek"]
+    reask = openai.bodies()[1]["messages"]
+    assert reask[:2] == openai.bodies()[0]["messages"] and "not valid" in reask[-1]["content"]
     assert feedback.summary == "Good work overall."
 
 

@@ -25,6 +25,7 @@ from tests.fakes.brevo_server import FakeBrevo
 from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, SUBMISSIONS, sample
 from tests.support.feedback_workers import dead_letters, wait_for_job, worker_env
 from tests.support.polling import wait_for
+from tests.support.unchecked import enqueue_unchecked
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_bad_input_at_the_worker_is_dead_lettered_without_retries(
     bad = sample("mixed-score")
     bad["student"]["email"] = "not an address"
 
-    process_form_response.send_with_options(args=(bad,))  # bypasses the check of send()
+    enqueue_unchecked(process_form_response, bad)  # bypasses the check of send()
 
     record = wait_for_job(redis_client, settings, job_id_for("resp-0002"), JobStatus.FAILED)
     assert "student.email" in (record.error or "")

@@ -31,7 +31,7 @@ def test_a_job_goes_through_stages_to_a_result(store: JobStore) -> None:
     assert record.stages["retrieval"].seconds is not None
     assert record.total_tokens == 150
     assert record.cost_usd == pytest.approx(0.0001)
-    assert record.details == {"document_id": "doc"}
+    assert record.details == {"document_id": "doc", "cached_share": {"generation": {"deepseek": 0.0}}}
     assert store.totals()["deepseek:deepseek-flash"]["prompt_tokens"] == 100
 
 

@@ -17,6 +17,7 @@ from gabay.queues import FORM_RESPONSE, GENERATION, RETRIEVAL, VALIDATION
 from gabay.settings import Settings
 from tests.support import manager_actors as actors
 from tests.support.polling import wait_for
+from tests.support.unchecked import enqueue_unchecked
 
 MODULES = ("tests.support.manager_actors",)
 
@@ -66,7 +67,7 @@ def test_unreachable_redis_gives_healthy_false_with_the_reason_instead_of_raisin
     manager = WorkerManager(settings, closed)
     status = manager.get_status()
     assert not status.healthy and not status.redis_reachable
-    assert status.reasons == ["Redis does not answer: ConnectionError"]
+    assert status.reasons == ["Redis does not answer at 127.0.0.1:1: ConnectionError"]
     with pytest.raises(RedisUnavailable):
         manager.pause_queues([GENERATION])
 
@@ -152,8 +153,8 @@ def test_question_generation_counts_finished_documents_not_stage_messages(
                "question_types": ["true_false"]}
     for n in range(2):
         generate_questions.send({**request, "request_id": f"doc-{n}"})
-    # invalid, and send_with_options skips the check of send(): it reaches a worker
-    retrieve_passages.send_with_options(args=({**request, "count": 500}, "bad-doc"))
+    # invalid, and enqueued without the check of send(): it reaches a worker
+    enqueue_unchecked(retrieve_passages, {**request, "count": 500}, "bad-doc")
 
     def finished():  # stage counters are published every 0.25 s, job counts at once
         status = manager.get_status()

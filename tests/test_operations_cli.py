@@ -33,10 +33,10 @@ def test_status_shows_a_table_with_every_queue_and_the_reasons(broker) -> None:
     assert lines[1] == "  - no live worker consumes queue 'generation' (1 waiting, 0 delayed)"
     assert "Workers: 0 processes, 0 threads" in result.stdout
     header = next(line for line in lines if line.startswith("QUEUE"))
-    assert header.split() == ["QUEUE", "WAITING", "DELAYED", "RUNNING", "DEAD", "COMPLETED", "FAILED",
-                              "CONSUMERS", "PAUSED"]
+    assert header.split() == ["QUEUE", "READY", "HELD", "DELAYED", "RUNNING", "DEAD", "COMPLETED",
+                              "FAILED", "CONSUMERS", "PAUSED"]
     generation = next(line for line in lines if line.startswith("generation "))
-    assert generation.split()[1:] == ["1", "0", "0", "0", "0", "0", "0"]
+    assert generation.split()[1:] == ["1", "0", "0", "0", "0", "0", "0", "0"]
 
 
 def test_status_json_is_exactly_the_status_model(broker, redis_client: redis.Redis) -> None:
@@ -90,7 +90,7 @@ def test_an_unknown_queue_is_one_clear_line_and_exit_code_1(redis_client, comman
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "gabay: unknown queue 'nope'; known queues: retrieval, generation, validation, grading, "
-        "analytics, form-response-processing, system"
+        "analytics, form-response-processing, system, backups, reports, digests"
     ]
     assert redis_client.exists("gabay:pause") == 0
 
@@ -100,7 +100,7 @@ def test_an_unknown_queue_is_one_clear_line_and_exit_code_1(redis_client, comman
 def test_an_unreachable_redis_is_one_clear_line_and_exit_code_1(command: list[str]) -> None:
     result = gabay(*command, env={"REDIS_URL": CLOSED_PORT_URL})
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == ["gabay: Redis does not answer: ConnectionError"]
+    assert result.stderr.splitlines() == ["gabay: Redis does not answer at 127.0.0.1:1: ConnectionError"]
 
 
 def test_health_with_an_unreachable_redis_from_a_separate_process() -> None:
@@ -108,7 +108,7 @@ def test_health_with_an_unreachable_redis_from_a_separate_process() -> None:
     result = subprocess.run([sys.executable, "-m", "gabay.cli", "health"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 1
-    assert result.stderr.strip() == "unhealthy: Redis does not answer: ConnectionError"
+    assert result.stderr.strip() == "unhealthy: Redis does not answer at 127.0.0.1:1: ConnectionError"
 
 
 def test_workers_list_shows_every_live_process_and_restart_wait_replaces_them(start_workers) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from gabay.errors import ProviderRejected, ProviderUnavailable
+from gabay.errors import ProviderQuotaExhausted, ProviderRejected, ProviderUnavailable
 from gabay.jobs import LLMCall
 from gabay.llm.chat import ChatProvider
 from gabay.llm.pricing import cost_usd
@@ -94,9 +94,9 @@ def test_openai_call_reads_cached_tokens_from_prompt_details(openai_server: Fake
     (fake.insufficient_resource(), ProviderUnavailable, "insufficient_system_resource"),
     (fake.unauthorized(), ProviderRejected, "HTTP 401"),
     (fake.bad_request(), ProviderRejected, "HTTP 400"),
-    (fake.payment_required(), ProviderRejected, "HTTP 402"),
+    (fake.payment_required(), ProviderQuotaExhausted, "HTTP 402"),
     (fake.unprocessable_text(), ProviderRejected, "HTTP 422"),
-    (fake.insufficient_quota(), ProviderRejected, "quota exhausted"),
+    (fake.insufficient_quota(), ProviderQuotaExhausted, "quota exhausted"),
 ])
 def test_each_failure_maps_to_unavailable_or_rejected(deepseek: FakeLLMServer, behaviour: fake.Behaviour,
                                                       error: type[Exception], reason: str) -> None:
@@ -119,7 +119,7 @@ def test_transient_errors_are_retried_by_the_sdk_honouring_retry_after(deepseek:
 
 
 def test_rejections_are_not_retried(deepseek: FakeLLMServer) -> None:
-    deepseek.default = fake.payment_required()
+    deepseek.default = fake.unauthorized()
     with pytest.raises(ProviderRejected):
         provider(deepseek).complete_json("Reply in JSON.", "x", stage="generation")
     assert len(deepseek.requests) == 1
@@ -192,10 +192,10 @@ def test_validation_falls_back_from_openai_to_deepseek(deepseek: FakeLLMServer,
 
 
 def test_a_rejection_stops_the_chain_at_once(deepseek: FakeLLMServer, openai_server: FakeLLMServer) -> None:
-    deepseek.default = fake.payment_required()
+    deepseek.default = fake.unauthorized()
     chain = provider_chain(settings_for(deepseek, openai_server), "draft")
     calls: list[LLMCall] = []
-    with pytest.raises(ProviderRejected, match="deepseek rejected the request: HTTP 402"):
+    with pytest.raises(ProviderRejected, match="deepseek rejected the request: HTTP 401"):
         complete_with_fallback(chain, "Reply in JSON.", "x", stage="generation", record=calls.append)
     assert openai_server.requests == []
     assert [(c.provider, c.ok) for c in calls] == [("deepseek", False)]

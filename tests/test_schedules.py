@@ -341,7 +341,7 @@ def test_the_command_says_when_redis_does_not_answer(tmp_path: Path, monkeypatch
     monkeypatch.setenv("REDIS_CONNECT_TIMEOUT", "0.5")
     result = CliRunner().invoke(main, ["schedules"])
     assert result.exit_code == 1
-    assert result.output == "gabay: Redis does not answer: ConnectionError\n"
+    assert result.output == "gabay: Redis does not answer at 127.0.0.1:1: ConnectionError\n"
 
 
 def test_a_draining_leader_gives_the_lease_up_before_it_runs_out(redis_client: redis.Redis,

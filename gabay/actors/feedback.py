@@ -17,13 +17,17 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from gabay.actors.bound import bound_broker
+from gabay.actors.callbacks import callback_when_finished
 from gabay.actors.validated import validated_actor
-from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput
+from gabay.cluster.intake import OwnershipLost
+from gabay.errors import EmailRejected, EmailRetryable, EmailUncertain, InvalidInput, ProviderHeld
 from gabay.feedback.graded import needs_grading
-from gabay.feedback.pipeline import FeedbackContext, enqueue_record, process
+from gabay.feedback.pipeline import FeedbackContext, enqueue_record, job_id_of, process
 from gabay.feedback.submission import parse_submission, tenant_of
+from gabay.llm.held import wait_for_budget
 from gabay.mail.delivery import Hook
 from gabay.queues import FORM_RESPONSE, GRADING
+from gabay.store.identity import person_id
 
 #: Retry policy: 2, 4, 8, ... s (at most 2 min) for 8 retries, about 6 minutes in all. A retry
 #: after an unanswered send first asks Brevo's list of sent emails (see gabay.mail.delivery), and
@@ -49,7 +53,19 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "rate_limit": settings.form_response_rate_limit,
     # fair share of the cap between teachers (see gabay.limits.leases)
     "tenant_of": lambda submission: tenant_of(submission, settings.feedback_tenant),
+    # the submission (names, addresses) travels as a claim check (gabay.cluster.claim_check)
+    "claim_check": lambda submission: people_in(submission),
 }
+
+
+def people_in(submission: Any) -> list[str]:
+    """The pseudonymous ids of the student and teacher a submission message names."""
+    found = []
+    for role in ("student", "teacher"):
+        person = submission.get(role) if isinstance(submission, dict) else None
+        if isinstance(person, dict) and isinstance(person.get("email"), str):
+            found.append(person_id(person["email"]))
+    return found
 
 context = FeedbackContext.build(settings, broker.client, guard=broker.ownership.check,
                                 enqueue=broker.enqueue)
@@ -64,7 +80,8 @@ def prepare(submission: Any) -> tuple[str, tuple[Any, ...] | None]:
     job_id = enqueue_record(context, valid)
     if needs_grading(valid):
         broker.enqueue(dramatiq.Message(queue_name=GRADING, actor_name=GRADE_ACTOR,
-                                        args=(valid.as_message(),), kwargs={}, options={}))
+                                        args=(valid.as_message(),), kwargs={}, options={},
+                                        message_id=job_id))
         return job_id, None
     return job_id, (valid.as_message(),)
 
@@ -75,11 +92,20 @@ def run(submission: Any, hook: Hook | None = None) -> None:
     retries = int(message.options.get("retries", 0)) if message is not None else 0
     try:
         process(context, submission, final_attempt=retries >= MAX_RETRIES, hook=hook)
+    except OwnershipLost:
+        raise  # the run that owns the job now sends its callback
+    except ProviderHeld as exc:  # every LLM provider busy: wait, without spending a retry
+        wait_for_budget(broker.due, broker.intake, exc)
     except EmailRetryable as exc:
+        callback_when_finished(job_id_of(submission), submission)
         if exc.retry_after is None:
             raise
         delay = min(int(exc.retry_after * 1000), MAX_RETRY_AFTER_MS)
         raise dramatiq.Retry(str(exc), delay=delay) from exc
+    except Exception:
+        callback_when_finished(job_id_of(submission), submission)
+        raise
+    callback_when_finished(job_id_of(submission), submission)
 
 
 @validated_actor(prepare, **ACTOR_OPTIONS)

@@ -17,7 +17,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from gabay.actors.feedback import GRADE_ACTOR, context, process_form_response
+from gabay.actors.feedback import GRADE_ACTOR, context, people_in, process_form_response
 from gabay.errors import InvalidInput
 from gabay.feedback.graded import grade_once
 from gabay.feedback.submission import job_id_for, parse_submission
@@ -32,7 +32,8 @@ REGRADE_ACTOR = "regrade_exam"
 
 
 @dramatiq.actor(actor_name=GRADE_ACTOR, queue_name=GRADING, max_retries=5, min_backoff=2_000,
-                max_backoff=60_000, throws=(InvalidInput,), time_limit=5 * 60 * 1000)
+                max_backoff=60_000, throws=(InvalidInput,), time_limit=5 * 60 * 1000,
+                claim_check=people_in)  # the submission travels as a claim check
 def grade_form_response(submission: dict[str, Any]) -> None:
     """Grade one exam submission against its answer key, then hand it to the feedback worker."""
     grade_and_hand_off(submission)
@@ -48,10 +49,9 @@ def grade_and_hand_off(submission: dict[str, Any], hook: Callable[[str], None] |
     grade_once(context.settings, context.store, job_id_for(valid.response_id), valid)
     if hook is not None:
         hook("graded")
-    process_form_response.send_with_options(args=(valid.as_message(),))
+    process_form_response.send_prepared(job_id_for(valid.response_id), (valid.as_message(),))
     if hook is not None:
         hook("handed_off")
-
 
 
 @dramatiq.actor(actor_name=REGRADE_ACTOR, queue_name=GRADING, max_retries=5, min_backoff=2_000,

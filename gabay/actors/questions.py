@@ -21,10 +21,18 @@ from pydantic import ValidationError
 
 from gabay.actors.bound import bound_broker
 from gabay.actors.validated import validated_actor
+from gabay.callbacks.delivery import deliver
 from gabay.cluster.intake import OwnershipLost
-from gabay.errors import InvalidInput, JobFinished, JobNotFound, ProviderRejected, describe_validation
+from gabay.errors import (
+    InvalidInput,
+    JobFinished,
+    JobNotFound,
+    ProviderHeld,
+    ProviderRejected,
+    describe_validation,
+)
 from gabay.jobs import JobStatus, JobStore
-from gabay.questions.callbacks import callback_body, post_callback
+from gabay.llm.held import wait_for_budget
 from gabay.questions.models import QuestionTask, parse_request
 from gabay.questions.stages import QuestionStages
 from gabay.queues import GENERATION, RETRIEVAL, VALIDATION
@@ -76,7 +84,7 @@ def retrieve_passages(request: Any, job_id: str | None = None) -> None:
     job_id = job_id or _job_id_of(request)
     with _failures_recorded(job_id, request.get("callback_url") if isinstance(request, dict) else None):
         task = stages.retrieve(job_id, parse_request(request))
-        draft_questions.send(task.model_dump(mode="json"))
+        _send_stage(draft_questions, task)
 
 
 @dramatiq.actor(queue_name=GENERATION, **STAGE_OPTIONS)
@@ -84,7 +92,7 @@ def draft_questions(task: Any) -> None:
     """Stage 2: draft more questions than requested, with their answer keys."""
     parsed = _parse_task(task)
     with _failures_recorded(parsed.job_id, parsed.callback_url):
-        validate_questions.send(stages.draft(parsed).model_dump(mode="json"))
+        _send_stage(validate_questions, stages.draft(parsed))
 
 
 @dramatiq.actor(queue_name=VALIDATION, **STAGE_OPTIONS)
@@ -101,7 +109,7 @@ def validate_questions(task: Any) -> None:
             checked = stages.validate(parsed)
             if stages.needs_another_round(checked):
                 next_round = checked.model_copy(update={"round": checked.round + 1})
-                draft_questions.send(next_round.model_dump(mode="json"))
+                _send_stage(draft_questions, next_round)
                 return
             concluded = stages.conclude(checked)
         stages.succeed(parsed.job_id, *concluded)
@@ -109,19 +117,28 @@ def validate_questions(task: Any) -> None:
             _schedule_callback(parsed.job_id, parsed.callback_url)
 
 
-@dramatiq.actor(queue_name=VALIDATION, max_retries=8, min_backoff=1_000, max_backoff=120_000,
-                throws=(InvalidInput, JobNotFound))
+CALLBACK_RETRIES = settings.callback_max_retries
+
+
+# claim_check: the URL (it may carry a token) is kept out of the message, its logs and dead letters
+@dramatiq.actor(queue_name=VALIDATION, max_retries=CALLBACK_RETRIES, min_backoff=1_000,
+                max_backoff=120_000, throws=(InvalidInput, JobNotFound), claim_check=lambda *args: ())
 def deliver_callback(job_id: str, url: str) -> None:
-    """POST the job's result to ``url`` (signed); retried with backoff, dead-lettered at the end."""
-    record = store.get(job_id)
-    if record.details.get("callback", {}).get("delivered"):
-        return  # a second run changes nothing
-    status = post_callback(url, callback_body(record), settings, job_id)
-    store.update(job_id, lambda r: r.details.__setitem__("callback", {"delivered": True, "status": status}))
+    """POST the job's result to ``url`` (signed); retried with backoff, dead-lettered at the end.
+
+    Every attempt is recorded on the job (``record.callback``, see gabay.callbacks.delivery).
+    """
+    deliver(store, settings, job_id, url, last_attempt=_last_attempt(CALLBACK_RETRIES))
 
 
 #: The pipeline's entry point: ``generate_questions.send(request)`` -> job id.
 generate_questions = retrieve_passages
+
+
+def _send_stage(actor: dramatiq.Actor[..., None], task: QuestionTask) -> None:
+    """Enqueue the next stage; its message id is the job id, like the entry message's."""
+    message = actor.message(task.model_dump(mode="json")).copy(message_id=task.job_id)
+    broker.enqueue(message)
 
 
 def _job_id_of(request: Any) -> str:
@@ -159,16 +176,18 @@ class _failures_recorded:  # a context manager named like the function it acts a
         if isinstance(exc, JobFinished):
             logger.info("%s", exc)  # a late duplicate: nothing to do
             return True
-        if isinstance(exc, InvalidInput | ProviderRejected) or _last_attempt():
+        if isinstance(exc, ProviderHeld):  # every provider busy: wait, without spending a retry
+            wait_for_budget(broker.due, broker.intake, exc)
+        if isinstance(exc, InvalidInput | ProviderRejected) or _last_attempt(STAGE_RETRIES):
             _fail(self.job_id, str(exc) or type(exc).__name__)
             if self.callback_url:
                 _schedule_callback(self.job_id, self.callback_url)
         return False
 
 
-def _last_attempt() -> bool:
+def _last_attempt(max_retries: int) -> bool:
     message = CurrentMessage.get_current_message()
-    return message is None or int(message.options.get("retries", 0)) >= STAGE_RETRIES
+    return message is None or int(message.options.get("retries", 0)) >= max_retries
 
 
 def _fail(job_id: str, error: str) -> None:
@@ -180,4 +199,4 @@ def _fail(job_id: str, error: str) -> None:
 
 
 def _schedule_callback(job_id: str, url: str) -> None:
-    deliver_callback.send(job_id, url)
+    broker.enqueue(deliver_callback.message(job_id, url).copy(message_id=job_id))

@@ -15,6 +15,7 @@ import redis
 import requests
 
 from gabay.alerts.actor_runs import ActorRuns
+from gabay.alerts.backup_failed import BackupFailed
 from gabay.alerts.channels import Channel, Notifier
 from gabay.alerts.dead_letters import DeadLetters
 from gabay.alerts.email_channel import EmailChannel
@@ -23,6 +24,7 @@ from gabay.alerts.failure_rate import FailureRate
 from gabay.alerts.http import MAX_RETRY_AFTER
 from gabay.alerts.incidents import IncidentStore
 from gabay.alerts.missed_schedules import MissedSchedules
+from gabay.alerts.provider_quota import ProviderQuota
 from gabay.alerts.queue_rules import NoConsumer, QueueAge, QueueDepth
 from gabay.alerts.redis_down import NAME as REDIS_DOWN
 from gabay.alerts.redis_down import RedisDownWatch
@@ -79,6 +81,8 @@ def build_rules(settings: Settings, client: redis.Redis, runs: ActorRuns) -> lis
         NoConsumer(settings.alert_no_consumer_after, settings.enable_form_response_worker),
         DailySpend(settings.alert_llm_daily_budget_usd),
         MissedSchedules(),
+        ProviderQuota(),
+        BackupFailed(),
     ]
 
 

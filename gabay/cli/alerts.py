@@ -16,8 +16,7 @@ import click
 from gabay.alerts.channels import Notifier
 from gabay.alerts.notification import Notification
 from gabay.alerts.service import build_alerting, build_channels, process_name
-from gabay.cli import get_settings, main
-from gabay.cluster.connection import connect
+from gabay.cli import get_redis, get_settings, main
 from gabay.errors import GabayError
 
 
@@ -32,7 +31,7 @@ def alerts() -> None:
 def list_incidents(ctx: click.Context, as_json: bool) -> None:
     """The incidents in Redis: pending, firing or resolving."""
     settings = get_settings(ctx)
-    service = build_alerting(settings, connect(settings))
+    service = build_alerting(settings, get_redis(ctx))
     found = service.incidents.incidents(service.evaluator.rule_names)
     if as_json:
         for incident in found:
@@ -75,7 +74,7 @@ def send_test(ctx: click.Context) -> None:
 def check(ctx: click.Context, loop: bool) -> None:
     """Evaluate the rules (as the workers do) and send what is due."""
     settings = get_settings(ctx)
-    service = build_alerting(settings, connect(settings))
+    service = build_alerting(settings, get_redis(ctx))
     if not service.enabled:
         raise GabayError("no alert channel is configured (ALERT_EMAIL_TO, SLACK_WEBHOOK_URL, "
                          "ALERT_WEBHOOK_URL)")

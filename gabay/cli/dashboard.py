@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from gabay.cli import get_settings, main
+from gabay.cli import get_redis, get_settings, main
+from gabay.cluster.connection import ping
+from gabay.errors import RedisUnavailable
 
 
 @main.command()
@@ -26,5 +28,10 @@ def dashboard(ctx: click.Context, host: str, port: int, url_prefix: str,
     from gabay.web.server import serve  # here: the web stack is heavy for the other commands
 
     settings = get_settings(ctx)
+    try:  # a wrong URL stops here with one line; a Redis that does not answer is shown as down
+        ping(get_redis(ctx))
+    except RedisUnavailable as exc:
+        click.echo(f"gabay: warning: {exc}; the dashboard shows Redis as down until it answers",
+                   err=True)
     sys.exit(serve(settings, host=host, port=port, url_prefix=url_prefix,
                    trusted_proxy=trusted_proxy, threads=threads))

@@ -4,7 +4,9 @@
 into that id) removes the student's submissions from the results store, their feedback job
 records from Redis (found through the store, and by the recipient of every feedback job record
 still in Redis) and their emails in the file outbox (by the stored file names, and by the ``To``
-of every ``.eml`` file). Output names the pseudonymous id and counts, never an address or name.
+of every ``.eml`` file), and the payloads of their messages still queued or dead-lettered (the
+claim checks of gabay.cluster.claim_check; such a message then dead-letters). Output names the
+pseudonymous id and counts, never an address or name.
 Kept: the exams, the cost ledger (no personal data) and the sent records (which only say that a
 job's email went out, and keep a re-enqueued submission from being mailed twice).
 """
@@ -21,8 +23,8 @@ from pathlib import Path
 import click
 import redis
 
-from gabay.cli import get_settings, main
-from gabay.cluster.connection import connect
+from gabay.cli import get_redis, get_settings, main
+from gabay.cluster.claim_check import ClaimCheck
 from gabay.keys import Keys
 from gabay.mail.outbox import eml_name
 from gabay.settings import Settings
@@ -42,6 +44,7 @@ class Forgotten:
     submissions: int = 0
     job_records: list[str] = field(default_factory=list)
     outbox_files: list[str] = field(default_factory=list)
+    claim_checks: int = 0  # payloads of messages still queued or dead-lettered
 
 
 def forget_student(settings: Settings, client: redis.Redis, results: ResultsStore,
@@ -54,6 +57,7 @@ def forget_student(settings: Settings, client: redis.Redis, results: ResultsStor
     outcome.job_records = _forget_job_records(client, settings.keys, target, known_jobs)
     names = {row.outbox_file or eml_name(row.response_id, row.job_id) for row in rows}
     outcome.outbox_files = _forget_outbox_files(settings.outbox_dir, target, names)
+    outcome.claim_checks = ClaimCheck(client, settings.keys, settings.claim_check_ttl).forget(target)
     logger.info("Forgot student %s: %d submissions, %d job records, %d outbox files", target,
                 outcome.submissions, len(outcome.job_records), len(outcome.outbox_files))
     return outcome
@@ -126,11 +130,12 @@ def forget_command(ctx: click.Context, student: str) -> None:
     settings = get_settings(ctx)
     results = ResultsStore.from_settings(settings)
     try:
-        outcome = forget_student(settings, connect(settings), results, student)
+        outcome = forget_student(settings, get_redis(ctx), results, student)
     finally:
         results.dispose()
     click.echo(f"forgot student {outcome.student_id}: {outcome.submissions} stored submissions, "
-               f"{len(outcome.job_records)} job records, {len(outcome.outbox_files)} outbox files")
+               f"{len(outcome.job_records)} job records, {len(outcome.outbox_files)} outbox files"
+               + (f", {outcome.claim_checks} queued payloads" if outcome.claim_checks else ""))
 
 
 @data.command("retention")

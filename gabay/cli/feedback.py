@@ -12,6 +12,7 @@ from gabay.cli import get_settings, main
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus
 from gabay.mail.delivery import describe_delivery
+from gabay.store.identity import person_id
 
 POLL_SECONDS = 0.2
 
@@ -58,7 +59,7 @@ def show_feedback(record: JobRecord) -> None:
         return
     result = record.result
     click.echo(f"Score: {result['score']['label']}")
-    click.echo(f"To: {result['to']}")
-    click.echo(f"Subject: {result['subject']}")
+    click.echo(f"To: student {person_id(result['to'])}")  # operators see ids, never an address
+    click.echo(f"Subject: {result['subject']}")  # the exam's title and the score: no name
     click.echo(f"Feedback by: {result['feedback_source']}")
     click.echo(f"Sent: {describe_delivery(result)}")

@@ -10,23 +10,33 @@ import time
 
 import click
 
-from gabay.cli import get_settings, main
-from gabay.cluster.status import ClusterStatus
+from gabay.cli import get_redis, get_settings, main
+from gabay.cluster.status import ClusterStatus, WorkloadStatus
 from gabay.errors import GabayError, RedisUnavailable
 from gabay.ops.manager import WorkerManager
 
 WATCH_EVERY = 2.0
-COLUMNS = ("waiting", "delayed", "running", "dead_lettered", "completed", "failed", "consumers")
+COLUMNS = ("waiting", "held", "delayed", "running", "dead_lettered", "completed", "failed", "consumers")
+#: Table headers of the columns whose field name is not what they show.
+HEADERS = {"waiting": "READY", "dead_lettered": "DEAD"}
 
 
 def _manager(ctx: click.Context) -> WorkerManager:
-    return WorkerManager.connect(get_settings(ctx))
+    return WorkerManager(get_settings(ctx), get_redis(ctx))
 
 
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _workload_counts(work: WorkloadStatus) -> str:
+    """``active 1, waiting 3 (ready 1, held 2), delayed 22 (rate limit 22), completed 5, failed 0``."""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in work.delayed_by_reason.items())
+    return (f"active {work.active}, waiting {work.waiting} (ready {work.ready}, held {work.held}), "
+            f"delayed {work.delayed}{f' ({reasons})' if reasons else ''}, "
+            f"completed {work.completed}, failed {work.failed}")
 
 
 def render_status(status: ClusterStatus) -> str:
@@ -40,12 +50,10 @@ def render_status(status: ClusterStatus) -> str:
                  f"up {_duration(status.uptime)}, restarts {status.restart_attempts}, "
                  f"memory recycles {status.memory_recycles}")
     lines.append(f"Question generation ({'running' if workers.is_running else 'not running'}): "
-                 f"active {questions.active}, waiting {questions.waiting}, "
-                 f"completed {questions.completed}, failed {questions.failed}")
+                 f"{_workload_counts(questions)}")
     state = ("running" if feedback.is_running else "not running") + ("" if feedback.enabled else ", disabled")
-    lines.append(f"Form response ({state}): active {feedback.active}, waiting {feedback.waiting}, "
-                 f"completed {feedback.completed}, failed {feedback.failed}")
-    header = ["QUEUE", *(c.replace("_lettered", "").upper() for c in COLUMNS), "PAUSED"]
+    lines.append(f"Form response ({state}): {_workload_counts(feedback)}")
+    header = ["QUEUE", *(HEADERS.get(c, c.upper()) for c in COLUMNS), "PAUSED"]
     rows = [[q.name, *(str(getattr(q, c)) for c in COLUMNS), "yes" if q.paused else ""]
             for q in status.per_queue.values()]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

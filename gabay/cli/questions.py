@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from gabay.cli import get_settings, main
-from gabay.cluster.connection import connect
+from gabay.cli import get_redis, get_settings, main
 from gabay.errors import InvalidInput
 from gabay.jobs import JobRecord, JobStatus, JobStore
 from gabay.questions.models import ALL_TYPES
+from gabay.web.private import operator_record
 
 POLL_SECONDS = 0.2
 
@@ -63,9 +63,9 @@ def questions(ctx: click.Context, file: Path, count: int, types: str, topic: str
 def job(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job (question generation or feedback): status, stages, cost, result or error."""
     settings = get_settings(ctx)
-    record = JobStore(connect(settings), settings).get(job_id)
+    record = JobStore(get_redis(ctx), settings).get(job_id)
     if as_json:
-        click.echo(record.model_dump_json(indent=2))
+        click.echo(json.dumps(operator_record(record.model_dump(mode="json")), indent=2))
     else:
         show(record)
 
@@ -99,14 +99,19 @@ def show(record: JobRecord) -> None:
                    f"{call.completion_tokens} tokens, ${call.cost_usd:.6f}, "
                    f"{call.duration_ms:.0f} ms, {state}")
     click.echo(f"  total: {record.total_tokens} tokens, ${record.cost_usd:.6f}")
+    if record.callback is not None:  # the delivery of the job's callback (gabay.callbacks)
+        callback = record.callback
+        click.echo(f"  callback: {callback.state} after {callback.attempts} attempt(s)"
+                   + (f", last error: {callback.last_error}" if callback.last_error else ""))
     if record.error:
         click.echo(f"Error: {record.error}")
     if record.result is None:
         return
     if record.kind == "questions":
         show_questions(record.result)
-    else:
-        click.echo(json.dumps(record.result, indent=2, ensure_ascii=False))
+    else:  # ids only: no student address, subject or feedback text on an operator's screen
+        click.echo(json.dumps(operator_record({"result": record.result})["result"], indent=2,
+                              ensure_ascii=False))
 
 
 def show_questions(result: dict[str, object], limit: int | None = None) -> None:

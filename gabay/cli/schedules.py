@@ -10,13 +10,12 @@ from typing import Any
 import click
 import redis
 
-from gabay.cli import get_settings, main
-from gabay.cluster.connection import connect
+from gabay.cli import get_redis, get_settings, main
+from gabay.cluster.connection import redis_problem
 from gabay.errors import RedisUnavailable, UnknownSchedule
 from gabay.schedules.config import load_schedules
 from gabay.schedules.state import ScheduleState
 from gabay.schedules.status import leader_status, schedule_status
-from gabay.settings import Settings
 
 
 @contextmanager
@@ -24,7 +23,7 @@ def _redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as exc:
-        raise RedisUnavailable(f"Redis does not answer: {type(exc).__name__}") from None
+        raise RedisUnavailable(redis_problem(exc)) from exc  # the group names the host and port
 
 
 def render(entries: list[dict[str, Any]], leader: dict[str, Any] | None) -> str:
@@ -61,7 +60,7 @@ def schedules(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings = get_settings(ctx)
-    client = connect(settings)
+    client = get_redis(ctx)
     with _redis_errors():
         entries = schedule_status(settings, client)
         leader = leader_status(settings, client)
@@ -71,11 +70,12 @@ def schedules(ctx: click.Context, as_json: bool) -> None:
         click.echo(render(entries, leader))
 
 
-def _state(settings: Settings, name: str) -> ScheduleState:
+def _state(ctx: click.Context, name: str) -> ScheduleState:
+    settings = get_settings(ctx)
     names = [s.name for s in load_schedules(settings)]
     if name not in names:
         raise UnknownSchedule(f"unknown schedule {name!r}; known schedules: {', '.join(names) or 'none'}")
-    return ScheduleState(connect(settings), settings.keys)
+    return ScheduleState(get_redis(ctx), settings.keys)
 
 
 @schedules.command()
@@ -95,7 +95,7 @@ def resume(ctx: click.Context, name: str) -> None:
 
 
 def _set_paused(ctx: click.Context, name: str, paused: bool) -> None:
-    state = _state(get_settings(ctx), name)
+    state = _state(ctx, name)
     with _redis_errors():
         state.pause(name) if paused else state.resume(name)
     click.echo(f"{'paused' if paused else 'resumed'}: {name}")

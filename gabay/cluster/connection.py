@@ -15,13 +15,15 @@ from urllib.parse import parse_qs, unquote
 
 import redis
 from pydantic import SecretStr
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from gabay.cluster.embedded_redis import EmbeddedRedis, answers
 from gabay.errors import ConfigError, RedisUnavailable
 from gabay.settings import Settings
 
 LOCAL_URL = "redis://127.0.0.1:6379"
+#: Schemes of a URL of one Redis server (redis-py's ``from_url``).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 #: Schemes of a Sentinel URL; ``rediss+sentinel`` (TLS to the Sentinels) is not supported.
 SENTINEL_SCHEMES = ("redis+sentinel", "sentinel")
 DEFAULT_SENTINEL_PORT = 26379
@@ -71,16 +73,25 @@ def connect(settings: Settings, url: str | None = None) -> redis.Redis:
     """
     url = url or resolve_redis_url(settings)
     if is_sentinel_url(url):
-        return _sentinel_client(settings, parse_sentinel_url(url))
+        try:
+            return _sentinel_client(settings, parse_sentinel_url(url))
+        except ConfigError as exc:
+            raise ConfigError(f"invalid configuration: REDIS_URL: {exc}") from None
     kwargs = _socket_options(settings, tcp=not url.startswith("unix:"))
     if password := _secret(settings.redis_password):
         kwargs["password"] = password
     if url.startswith("rediss:"):
         kwargs.update(tls_options(settings, url))
+    setting = "REDIS_URL" if settings.redis_url is not None else "REDIS_HOST/REDIS_PORT/REDIS_DB"
+    if url.partition("://")[0].lower() not in REDIS_SCHEMES:
+        raise ConfigError(f"invalid configuration: {setting}: invalid Redis URL {describe_url(url)}: "
+                          f"Redis URL must specify one of the following schemes "
+                          f"({', '.join(s + '://' for s in (*REDIS_SCHEMES, SENTINEL_SCHEMES[0]))})")
     try:
         return redis.Redis.from_url(url, **kwargs)
     except ValueError as exc:  # redis-py's messages name the problem, never the password
-        raise ConfigError(f"invalid Redis URL {describe_url(url)}: {exc}") from None
+        raise ConfigError(f"invalid configuration: {setting}: invalid Redis URL "
+                          f"{describe_url(url)}: {exc}") from None
 
 
 def _socket_options(settings: Settings, *, tcp: bool = True) -> dict[str, Any]:
@@ -218,11 +229,49 @@ def _sentinel_client(settings: Settings, target: SentinelURL) -> redis.Redis:
 
 
 def ping(client: redis.Redis) -> None:
-    """Raise RedisUnavailable (without the URL, which may hold a password) when Redis is down."""
+    """Raise RedisUnavailable naming the host and port (never the password) when Redis is down."""
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise RedisUnavailable(f"Redis does not answer: {type(exc).__name__}") from exc
+        raise RedisUnavailable(redis_problem(exc, client)) from exc
+
+
+def redis_address(client: redis.Redis) -> str:
+    """Where ``client`` connects, for messages: ``host:port``, the unix socket, or the Sentinels.
+
+    Never the password (it is not part of the answer).
+    """
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        sentinels = ",".join(_host_port(s.connection_pool.connection_kwargs)
+                             for s in pool.sentinel_manager.sentinels)
+        return f"Sentinel service {pool.service_name!r} ({sentinels})"
+    return _host_port(pool.connection_kwargs)
+
+
+def _host_port(kwargs: dict[str, Any]) -> str:
+    if kwargs.get("path"):
+        return f"unix socket {kwargs['path']}"
+    host = str(kwargs.get("host", "localhost"))
+    return f"[{host}]:{kwargs.get('port', 6379)}" if ":" in host else f"{host}:{kwargs.get('port', 6379)}"
+
+
+def redis_problem(exc: BaseException, client: redis.Redis | None = None) -> str:
+    """One line saying what went wrong with Redis, naming where when ``client`` is known.
+
+    A refused password names the settings that hold it. The exception's own text is left out (a
+    server's error reply may quote a command's arguments), except redis-py's text of a failed
+    connect when no client is known, which names the host and port.
+    """
+    where = f" at {redis_address(client)}" if client is not None else ""
+    kind = type(exc).__name__
+    if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        return (f"Redis{where} refused the password ({kind}): check REDIS_PASSWORD or the "
+                f"password in REDIS_URL")
+    if client is None and isinstance(exc, redis.ConnectionError | redis.TimeoutError) and str(exc):
+        # redis-py's own text of a failed connect ("Error 111 connecting to host:port. ...")
+        return f"Redis does not answer: {kind} ({str(exc).splitlines()[0]})"
+    return f"Redis does not answer{where}: {kind}"
 
 
 def describe_url(url: str) -> str:

@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import redis
 from pydantic import BaseModel
 
+from gabay.cluster import histograms
 from gabay.keys import Keys
 from gabay.settings import Settings
 
 MINUTE_TTL = 2 * 3600
 FAILURES_KEPT = 200
 REASON_MAX = 500
+#: How many ready messages at the head of a queue are read to find its oldest.
+OLDEST_SAMPLE = 20
 #: How long a worker's last publication number is kept (a retry checks it).
 PUBLISHED_TTL = 24 * 3600
 
@@ -85,11 +88,15 @@ class Batch:
     failures: list[str] = field(default_factory=list)  # JSON, oldest first
     running: dict[str, str] | None = None  # redis id -> JSON; None: unchanged, no rewrite
     seq: int = 0  # the publication's number, recorded with it so that a retry can check it
+    #: (histogram name, field) -> increment (see gabay.cluster.histograms)
+    histograms: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
 
     def merge_back(self, older: Batch) -> None:
         """Fold the counts of a publication that failed back into these (newer) pending ones."""
         self.counts.update(older.counts)
         self.minutes.update(older.minutes)
+        for key, value in older.histograms.items():
+            self.histograms[key] += value
         self.failures[:0] = older.failures
 
 
@@ -122,6 +129,34 @@ class QueueStats:
         succeeded, failed = self.client.hmget(self.keys.finished_jobs,
                                               [f"{kind}:{status}" for status in FINISHED])
         return int(succeeded or 0), int(failed or 0)
+
+    def raw_counters(self, queue: str) -> dict[str, int]:
+        """Every counter of ``queue`` as stored (``completed``, ``retried``, ``cancelled``, ...)."""
+        return {k.decode(): int(v) for k, v in self.client.hgetall(self.keys.counters(queue)).items()}
+
+    def histogram(self, name: str) -> list[histograms.Series]:
+        """The cluster-wide histogram ``name`` (see gabay.cluster.histograms)."""
+        return histograms.read(self.client, self.keys, name)
+
+    def oldest_waiting(self, queues: list[str]) -> dict[str, float]:
+        """Seconds since the oldest ready message of each queue was sent (0 when none waits).
+
+        Among the first ``OLDEST_SAMPLE`` ready messages (an urgent message is put at the head).
+        """
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.lrange(self.keys.queue(queue), 0, OLDEST_SAMPLE - 1)
+            heads = pipe.execute()
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue, ids in zip(queues, heads, strict=True):
+                pipe.hmget(self.keys.messages(queue), ids or [b""])
+            bodies = pipe.execute()
+        now = time.time()
+        ages = {}
+        for queue, found in zip(queues, bodies, strict=True):
+            stamps = [json.loads(body).get("message_timestamp", now * 1000) for body in found if body]
+            ages[queue] = max(0.0, now - min(stamps) / 1000) if stamps else 0.0
+        return ages
 
     def recent_failures(self, limit: int = 20) -> list[Failure]:
         raw = self.client.lrange(self.keys.failures, 0, max(limit, 1) - 1)
@@ -159,6 +194,11 @@ class StatsWriter:
                 key = self.keys.minute_counters(queue, minute)
                 pipe.hincrby(key, name, n)
                 pipe.expire(key, MINUTE_TTL)
+            for (histogram, part), amount in batch.histograms.items():
+                if part.endswith(histograms.SEP + "sum"):
+                    pipe.hincrbyfloat(self.keys.histograms(histogram), part, amount)
+                else:
+                    pipe.hincrby(self.keys.histograms(histogram), part, int(amount))
             if batch.failures:
                 pipe.lpush(self.keys.failures, *batch.failures)
                 pipe.ltrim(self.keys.failures, 0, FAILURES_KEPT - 1)

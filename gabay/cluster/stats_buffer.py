@@ -28,6 +28,7 @@ import time
 
 import redis
 
+from gabay.cluster import histograms
 from gabay.cluster.stats import Batch, Failure, StatsWriter, minute_of
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,14 @@ class StatsBuffer:
             if name in ("completed", "failed"):
                 self._pending.minutes[queue, minute, name] += 1
 
+    def observe(self, histogram: str, labels: tuple[str, ...], value: float) -> None:
+        """Add one observation to ``histogram`` (see gabay.cluster.histograms)."""
+        bucket, total, count = histograms.fields(histogram, labels, value)
+        with self._lock:
+            self._pending.histograms[histogram, bucket] += 1
+            self._pending.histograms[histogram, total] += value
+            self._pending.histograms[histogram, count] += 1
+
     def fail(self, failure: Failure) -> None:
         """Count a final failure and keep its reason for the recent-failures list."""
         text = failure.model_dump_json()
@@ -113,10 +122,13 @@ class StatsBuffer:
             self._running[redis_id] = job
             self._version += 1
 
-    def ended(self, redis_id: str) -> None:
+    def ended(self, redis_id: str) -> float | None:
+        """Forget a running job; returns when it started (None when it was not running)."""
         with self._lock:
-            if self._running.pop(redis_id, None) is not None:
+            job = self._running.pop(redis_id, None)
+            if job is not None:
                 self._version += 1
+        return job[3] if job is not None else None
 
     # -- publishing ---------------------------------------------------------------------------------
 
@@ -142,7 +154,7 @@ class StatsBuffer:
         if jobs is not None:
             batch.running = {rid: json.dumps(dict(zip(JOB_FIELDS, job, strict=True)))
                              for rid, job in jobs}
-        if not (batch.counts or batch.failures or batch.running is not None):
+        if not (batch.counts or batch.failures or batch.histograms or batch.running is not None):
             return True
         self._seq += 1
         batch.seq = self._seq

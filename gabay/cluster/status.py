@@ -17,6 +17,10 @@ class QueueStatus(BaseModel):
     waiting: int = Field(0, description="ready, not yet fetched by any worker (LLEN)")
     delayed: int = Field(0, description="delayed sends, deferrals and retry backoffs waiting for "
                                         "their time (the due set, and Dramatiq's .DQ)")
+    delayed_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="delayed messages per reason: 'rate limit' (deferred by "
+        "a rate limit), 'retry' (a retry's backoff), 'scheduled' (sent with a delay), "
+        "'dramatiq delay queue' (Dramatiq's .DQ), 'unknown' (past the first 1,000 of a queue)")
     held: int = Field(0, description="waiting in a capped actor's waiting room for a slot")
     held_by_priority: dict[str, int] = Field(default_factory=dict,
                                              description="held messages per priority")
@@ -46,10 +50,21 @@ class WorkersStatus(BaseModel):
 
 class WorkloadStatus(BaseModel):
     """One worker type: running and waiting messages summed over its queues, completed and
-    failed jobs (for question generation, finished documents, not stage messages)."""
+    failed jobs (for question generation, finished documents, not stage messages).
+
+    ``waiting`` (the seed's field) is what could start now: ``ready`` plus ``held``. Messages
+    waiting for a time (a rate limit's deferral, a retry's backoff, a delayed send) are
+    ``delayed``, counted apart, with their reasons.
+    """
 
     active: int = 0
-    waiting: int = 0
+    waiting: int = Field(0, description="ready + held: messages that could start now")
+    ready: int = Field(0, description="in the queues, not yet fetched by a worker")
+    held: int = Field(0, description="in a capped actor's waiting room, waiting for a slot")
+    delayed: int = Field(0, description="waiting for their time in the due set (rate-limit "
+                                        "deferrals, retry backoffs, delayed sends)")
+    delayed_by_reason: dict[str, int] = Field(default_factory=dict,
+                                              description="delayed messages per reason")
     completed: int = 0
     failed: int = 0
 

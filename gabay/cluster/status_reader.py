@@ -15,6 +15,7 @@ import redis
 
 from gabay.cluster.autoscale import QueueLimit, QueueLoad, desired_replicas, queue_limits
 from gabay.cluster.clock import RedisClock
+from gabay.cluster.connection import redis_problem as describe_redis_problem
 from gabay.cluster.dead_workers import DeadWorkers, Stranded
 from gabay.cluster.pause_flags import PauseFlags
 from gabay.cluster.registry import WorkerInfo, WorkerRegistry
@@ -33,6 +34,11 @@ from gabay.settings import Settings
 
 #: How many tenants the status lists per queue (those with the most waiting messages).
 TOP_TENANTS = 10
+#: Delayed messages per queue whose reason the status reads (those due soonest).
+REASON_SAMPLE = 1000
+#: Option that a message deferred by a rate limit carries while it waits in the due set
+#: (gabay.middleware.rate_limit.RESERVATION_OPTION, a layer above; a test keeps them equal).
+RATE_LIMIT_RESERVATION = "gabay_rate_at"
 
 
 class StatusReader:
@@ -60,7 +66,8 @@ class StatusReader:
             return self._read(now)
         except (redis.RedisError, RedisUnavailable) as exc:
             return ClusterStatus.unreachable(
-                redis_problem(exc), enabled=self.enable_form_response_worker, checked_at=now
+                redis_problem(exc, self.client), enabled=self.enable_form_response_worker,
+                checked_at=now,
             )
 
     def _read(self, now: float) -> ClusterStatus:
@@ -71,11 +78,13 @@ class StatusReader:
         workers = self.registry.workers()
         stranded = {s.queue: s for s in self.dead_workers.stranded()}
         per_queue = {}
+        reasons_of = self._delayed_reasons(broker_counts)
         for queue in queues:
             counters = self.stats.counters(queue)
-            waiting, delayed, dead = broker_counts[queue]
+            waiting, dramatiq_delayed, due, dead = broker_counts[queue]
             per_queue[queue] = QueueStatus(
-                name=queue, waiting=waiting, delayed=delayed, dead_lettered=dead,
+                name=queue, waiting=waiting, delayed=dramatiq_delayed + due, dead_lettered=dead,
+                delayed_by_reason=reasons_of[queue],
                 held=held[queue].count if queue in held else 0,
                 held_by_priority=held[queue].by_priority if queue in held else {},
                 held_by_tenant=held[queue].by_tenant if queue in held else {},
@@ -157,8 +166,11 @@ class StatusReader:
 
     def _read_keys(
         self, queues: Sequence[str]
-    ) -> tuple[dict[str, tuple[int, int, int]], dict[str, float | None], int]:
-        """Dramatiq's queue keys, our last-start marks and the restart counter, in one round trip."""
+    ) -> tuple[dict[str, tuple[int, int, int, int]], dict[str, float | None], int]:
+        """Dramatiq's queue keys, our last-start marks and the restart counter, in one round trip.
+
+        Per queue: ready (LLEN), in Dramatiq's delay queue, in the due set, dead-lettered.
+        """
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
             pipe.llen(self.keys.queue(queue))
@@ -171,9 +183,37 @@ class StatusReader:
         counts, last_starts = {}, {}
         for index, queue in enumerate(queues):
             waiting, delayed, due, dead, last = values[index * 5: index * 5 + 5]
-            counts[queue] = (int(waiting), int(delayed) + int(due), int(dead))
+            counts[queue] = (int(waiting), int(delayed), int(due), int(dead))
             last_starts[queue] = float(last) if last is not None else None
         return counts, last_starts, int(values[-1] or 0)
+
+    def _delayed_reasons(self, counts: dict[str, tuple[int, int, int, int]]) -> dict[str, dict[str, int]]:
+        """Per queue, why its delayed messages wait, read from the options of each one in the
+        due set (the ``REASON_SAMPLE`` due soonest; the rest count as 'unknown')."""
+        reasons: dict[str, dict[str, int]] = {queue: {} for queue in counts}
+        for queue, (_, dramatiq_delayed, _, _) in counts.items():
+            if dramatiq_delayed:
+                reasons[queue]["dramatiq delay queue"] = dramatiq_delayed
+        queues = [queue for queue, (_, _, due, _) in counts.items() if due]
+        if not queues:
+            return reasons
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrange(self.keys.due(queue), 0, REASON_SAMPLE - 1)
+        sampled = dict(zip(queues, pipe.execute(), strict=True))
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            if sampled[queue]:
+                pipe.hmget(self.keys.messages(queue), sampled[queue])
+        data = iter(pipe.execute())
+        for queue in queues:
+            found = reasons[queue]
+            for raw in next(data) if sampled[queue] else []:
+                reason = delay_reason(raw)
+                found[reason] = found.get(reason, 0) + 1
+            if rest := counts[queue][2] - len(sampled[queue]):
+                found["unknown"] = found.get("unknown", 0) + rest
+        return reasons
 
     def _held(self) -> dict[str, HeldMessages]:
         """Per queue, the messages waiting in its actors' cap waiting rooms, by priority and by
@@ -265,18 +305,41 @@ class HeldMessages:
     tenants: int = 0
 
 
+def delay_reason(raw: bytes | None) -> str:
+    """Why a message of the due set waits, from its options (see QueueStatus.delayed_by_reason)."""
+    try:
+        options = json.loads(raw)["options"] if raw is not None else None
+    except (ValueError, KeyError, TypeError):
+        options = None
+    if not isinstance(options, dict):
+        return "unknown"
+    if RATE_LIMIT_RESERVATION in options:
+        return "rate limit"
+    if int(options.get("retries") or 0) > 0:
+        return "retry"
+    return "scheduled"
+
+
 def _workload(queues: Iterable[QueueStatus]) -> WorkloadStatus:
     statuses = list(queues)
+    by_reason: dict[str, int] = {}
+    for status in statuses:
+        for reason, count in status.delayed_by_reason.items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
     return WorkloadStatus(
         active=sum(s.running for s in statuses),
         waiting=sum(s.waiting + s.held for s in statuses),
+        ready=sum(s.waiting for s in statuses),
+        held=sum(s.held for s in statuses),
+        delayed=sum(s.delayed for s in statuses),
+        delayed_by_reason=dict(sorted(by_reason.items())),
         completed=sum(s.completed for s in statuses),
         failed=sum(s.failed for s in statuses),
     )
 
 
-def redis_problem(exc: Exception) -> str:
-    """What to say when Redis failed (never the URL, which may hold a password)."""
+def redis_problem(exc: Exception, client: redis.Redis | None = None) -> str:
+    """What to say when Redis failed: where (with ``client``), never the URL's password."""
     if isinstance(exc, RedisUnavailable):
         return str(exc)
-    return f"Redis does not answer: {type(exc).__name__}"
+    return describe_redis_problem(exc, client)

@@ -46,7 +46,10 @@ def email_context(submission: Submission, score: Score, feedback: Feedback) -> d
     form, student = submission.form, submission.student
     t["greeting_line"] = t["greeting"].format(name=student.name)
     t["intro_line"] = t["intro"].format(title=form.title, subject=form.subject)
-    t["footer_line"] = t["footer"].format(email=student.email, title=form.title)
+    teacher = submission.teacher
+    footer = t["footer_reply"] if teacher is not None else t["footer"]  # what replying does
+    t["footer_line"] = footer.format(email=student.email, title=form.title,
+                                     teacher=teacher.name if teacher else "")
     pending = ""
     if score.pending_questions:
         pending = t["pending"].format(points=fmt_points(score.pending_points), count=score.pending_questions)
@@ -59,6 +62,12 @@ def email_context(submission: Submission, score: Score, feedback: Feedback) -> d
         "feedback": feedback,
         "questions": _questions(t, score, feedback),
     }
+
+
+def reply_to_of(submission: Submission) -> Address | None:
+    """The teacher the submission names (a reply reaches them), or None (replies go to the sender)."""
+    teacher = submission.teacher
+    return Address(str(teacher.email), teacher.name) if teacher is not None else None
 
 
 def render_feedback_email(settings: Settings, submission: Submission, score: Score,
@@ -75,5 +84,6 @@ def render_feedback_email(settings: Settings, submission: Submission, score: Sco
         html=html,
         text=text,
         tags=["gabay-feedback", f"form:{submission.form.id}"[:100]],
+        reply_to=reply_to_of(submission),
         headers={"X-Gabay-Response-Id": submission.response_id},
     )

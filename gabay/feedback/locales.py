@@ -32,7 +32,11 @@ EN: Final = {
     "wrong": "Not quite",
     "open": "Open answer: your teacher will review it",
     "answers": "Your answers",
-    "footer": "This email was sent to {email} about {title}. Reply to your teacher with any questions.",
+    # The footer says what replying does: Reply-To is the teacher when the submission names one.
+    "footer": ("This email was sent to {email} about {title}. Replies to this address do not reach "
+               "your teacher: ask your questions in class or on the platform."),
+    "footer_reply": ("This email was sent to {email} about {title}. Reply to this email to write to "
+                     "your teacher, {teacher}."),
     # Offline feedback
     "summary_full": "Excellent work, {name}! You answered every graded question of {title} correctly.",
     "summary_high": "Well done, {name}! You got {right} of {graded} questions right on {title}.",
@@ -73,8 +77,10 @@ TL: Final = {
     "wrong": "Mali",
     "open": "Bukas na sagot: susuriin ito ng iyong guro",
     "answers": "Ang iyong mga sagot",
-    "footer": ("Ipinadala ang email na ito sa {email} tungkol sa {title}. Sumulat sa iyong guro kung "
-               "may tanong ka."),
+    "footer": ("Ipinadala ang email na ito sa {email} tungkol sa {title}. Hindi makakarating sa iyong "
+               "guro ang sagot sa address na ito: magtanong sa klase o sa platform."),
+    "footer_reply": ("Ipinadala ang email na ito sa {email} tungkol sa {title}. Sumagot sa email na ito "
+                     "para makasulat sa iyong guro, si {teacher}."),
     "summary_full": "Napakahusay, {name}! Tama ang lahat ng iyong sagot sa {title}.",
     "summary_high": "Magaling, {name}! Tama ang {right} sa {graded} tanong sa {title}.",
     "summary_mid": ("Magandang pagsisikap, {name}. Tama ang {right} sa {graded} tanong sa {title}; "

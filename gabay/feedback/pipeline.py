@@ -9,7 +9,8 @@ After the send, the submission is written to the results store (:mod:`gabay.feed
 before the job is marked succeeded, and the job record links to the row (``details.stored``).
 If the store fails, the job fails with a retryable error: the retry finds the sent record, sends
 nothing, and writes the (idempotent) rows again. Once stored, the exam's analytics are requested
-(debounced, :mod:`gabay.feedback.analytics_request`); a Redis error there fails nothing.
+(debounced, :mod:`gabay.feedback.analytics_request`); a Redis error there fails nothing. An email
+that fails for good is kept as ids in ``email_failures`` (for the teacher's digest), best effort.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from typing import Any
 import redis
 
 from gabay.cluster.intake import Guard, OwnershipLost, always_owned
-from gabay.errors import EmailRejected, EmailUncertain, InvalidInput
+from gabay.errors import (
+    EmailError,
+    EmailRejected,
+    EmailUncertain,
+    InvalidInput,
+    ProviderHeld,
+    StoreUnavailable,
+)
 from gabay.feedback.analytics_request import AnalyticsRequests, Enqueue, current_broker_enqueue
 from gabay.feedback.email import render_feedback_email, subject_for
 from gabay.feedback.graded import with_grade
@@ -36,12 +44,14 @@ from gabay.feedback.submission import (
     parse_submission,
 )
 from gabay.feedback.writer import write_feedback
-from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall
+from gabay.jobs import JobRecord, JobStatus, JobStore
+from gabay.llm.job_calls import JobCalls
 from gabay.mail.delivery import Hook, deliver_once
 from gabay.mail.mailer import Delivery, Mailer, build_mailer
 from gabay.mail.outbox import eml_name
 from gabay.mail.sent_records import SentRecords
 from gabay.settings import Settings
+from gabay.store.identity import person_id
 from gabay.store.results import ResultsStore
 
 logger = logging.getLogger(__name__)
@@ -128,15 +138,36 @@ def process(ctx: FeedbackContext, data: Any, *, final_attempt: bool = True,
         return _run(ctx, submission, job_id, hook)
     except OwnershipLost:
         raise  # another run owns the job now: it records the outcome
+    except ProviderHeld as held:  # every provider busy: the job waits (no retry is spent)
+        reason = f"waiting for the LLM provider budget: {held}"
+        ctx.store.update(job_id, lambda record: _unless_done(record, JobStatus.QUEUED, reason))
+        raise
     except (EmailRejected, EmailUncertain) as final:
         reason = str(final)
         ctx.store.update(job_id, lambda record: _unless_done(record, JobStatus.FAILED, reason))
+        note_email_failure(ctx, submission, "rejected" if isinstance(final, EmailRejected) else "uncertain")
         raise
     except Exception as exc:
         status = JobStatus.FAILED if final_attempt else JobStatus.QUEUED
         error = (f"gave up after the last retry: {exc}" if final_attempt else f"will retry: {exc}")
         ctx.store.update(job_id, lambda record: _unless_done(record, status, error))
+        if final_attempt and isinstance(exc, EmailError):
+            note_email_failure(ctx, submission, "gave_up")
         raise
+
+
+def note_email_failure(ctx: FeedbackContext, submission: Submission, kind: str) -> None:
+    """Keep a feedback email that failed for good in the store, for the teacher's digest (ids only).
+
+    Best effort: a store that is down loses the count, never the job's outcome.
+    """
+    if ctx.results is None:
+        return
+    teacher = person_id(str(submission.teacher.email)) if submission.teacher is not None else None
+    try:
+        ctx.results.record_email_failure(submission.response_id, submission.form.id, teacher, kind)
+    except StoreUnavailable as exc:
+        logger.warning("Email failure of %s not kept for the digests: %s", submission.response_id, exc)
 
 
 def _unless_done(record: JobRecord, status: JobStatus, error: str) -> None:
@@ -179,15 +210,18 @@ def _feedback(ctx: FeedbackContext, submission: Submission, facts: Score,
         return Feedback.model_validate(details["feedback"]), str(details.get("feedback_source", ""))
     ctx.guard()
     ctx.store.stage_started(job_id, "feedback")
-    def record_call(call: LLMCall) -> None:
-        ctx.store.add_call(job_id, call)
-
-    feedback, source = write_feedback(ctx.settings, submission, facts, record=record_call)
+    calls = JobCalls.shared(ctx.store, job_id, ctx.settings)  # token budget, shared provider limits
+    verdicts: list[dict[str, object]] = []  # the rubric's verdict (gabay.feedback.rubric_gate)
+    feedback, source = write_feedback(ctx.settings, submission, facts, record=calls.record,
+                                      budget=calls.budget, allowance=calls.allow,
+                                      report=verdicts.append)
     ctx.guard()
 
     def keep(record: JobRecord) -> None:
         record.details["feedback"] = feedback.model_dump()
         record.details["feedback_source"] = source
+        if verdicts:
+            record.details["feedback_rubric"] = verdicts[-1]
 
     ctx.store.update(job_id, keep)
     ctx.store.stage_finished(job_id, "feedback")

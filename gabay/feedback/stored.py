@@ -1,8 +1,9 @@
 """A sent submission as the results store keeps it: exam, grades, email state, the job's calls.
 
-Names and addresses are not stored: the student and teacher are pseudonymous ids
+Student names and addresses are not stored: the student and teacher are pseudonymous ids
 (:func:`gabay.store.identity.person_id`), the student's name in the feedback summary becomes
-``[student]``, the answer key a version digest.
+``[student]``, the answer key a version digest. The teacher's address and name are kept once, in
+``teachers`` (revision 0004): their exam reports and digests are emailed to them.
 
 The grade is stored too (``submissions.grade``, a :class:`~gabay.grading.grade.Grade` dump: ids,
 points and digests, no answer text) with the key it was computed against (``exams.answer_key``):
@@ -27,7 +28,7 @@ from gabay.grading.key import AnswerKey, key_from_submission
 from gabay.jobs import JobRecord
 from gabay.mail.mailer import Delivery
 from gabay.store.identity import content_version, person_id
-from gabay.store.records import ExamFacts, SubmissionFacts
+from gabay.store.records import ExamFacts, SubmissionFacts, TeacherFacts
 from gabay.store.results import ResultsStore
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ def store_sent(results: ResultsStore, submission: Submission, facts: Score, deli
     Returns the link for the job record.
     """
     key, grade = graded(submission, record) or (None, None)
+    if submission.teacher is not None:  # the address the exam's report and digests go to
+        teacher = submission.teacher
+        results.record_teacher(TeacherFacts(person_id(str(teacher.email)), str(teacher.email), teacher.name))
     results.record_exam(exam_facts(submission, key))
     link = results.record_submission(submission_facts(submission, facts, delivery, source, record, grade))
     results.record_calls(record.id, record.calls,

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    HttpUrl,
     ValidationError,
     field_validator,
     model_validator,
@@ -111,6 +112,8 @@ class Submission(_Strict):
     answers: list[Answer] = Field(min_length=1, max_length=MAX_ANSWERS)
     submitted_at: dt.datetime
     language: str = Field("en", pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    #: Where the job's outcome is POSTed, signed, once it succeeded or failed (gabay.callbacks).
+    callback_url: HttpUrl | None = None
 
     @field_validator("answers")
     @classmethod

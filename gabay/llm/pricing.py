@@ -10,7 +10,9 @@ Sources (checked 2026-11-29):
   several secondary price lists). The model shuts down on 2027-01-14.
 - ``gpt-6-luna`` (its announced replacement): $0.10 / $0.01 / $0.50, from a secondary source only.
 - ``deepseek-flash`` (DeepSeek-V4.1-Flash, also served for ``deepseek-v4-flash``): peak and
-  off-peak prices by UTC hour; peak hours are 01:00-04:00 and 06:00-10:00 UTC, off-peak costs half.
+  off-peak prices; peak hours are 01:00-04:00 and 06:00-10:00 UTC (09:00-12:00 and 14:00-18:00
+  Beijing time), Monday to Friday only (by the Beijing date), excluding Chinese public holidays
+  (``DEEPSEEK_HOLIDAYS``: the dates, which change every year); off-peak costs half.
   Off-peak $0.15 / $0.003 / $0.60, peak $0.30 / $0.006 / $1.20 (DeepSeek pricing page).
 - ``deepseek-v4-pro``: routed to V4.1-Flash and billed at the Flash price since 2026-09-14.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Collection
 
 from gabay.settings import Settings
 
@@ -43,10 +46,18 @@ DEEPSEEK_FLASH_PEAK: Price = (0.30, 0.006, 1.20)
 DEEPSEEK_FLASH_MODELS = frozenset({"deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro"})
 #: Peak hours (UTC), as half-open [start, end) hour ranges.
 DEEPSEEK_PEAK_HOURS = ((1, 4), (6, 10))
+#: DeepSeek's days are Beijing days (UTC+8): peak applies Monday to Friday there.
+DEEPSEEK_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+#: When the table above was last checked against the providers' pricing pages.
+PRICES_CHECKED = dt.date(2026, 12, 3)
 
 
-def is_deepseek_peak(at: dt.datetime) -> bool:
-    """True when ``at`` falls in DeepSeek's peak hours (UTC)."""
+def is_deepseek_peak(at: dt.datetime, holidays: Collection[dt.date] = ()) -> bool:
+    """True when ``at`` falls in DeepSeek's peak hours: a peak hour (UTC) of a Monday to Friday
+    (Beijing date) that is not one of ``holidays``."""
+    local = at.astimezone(DEEPSEEK_TZ)
+    if local.weekday() >= 5 or local.date() in holidays:
+        return False
     hour = at.astimezone(dt.UTC).hour
     return any(start <= hour < end for start, end in DEEPSEEK_PEAK_HOURS)
 
@@ -57,7 +68,8 @@ def price_of(settings: Settings, model: str, at: dt.datetime | None = None) -> P
         return settings.llm_prices[model]
     if model in DEEPSEEK_FLASH_MODELS:
         at = at or dt.datetime.now(dt.UTC)
-        return DEEPSEEK_FLASH_PEAK if is_deepseek_peak(at) else DEEPSEEK_FLASH_OFF_PEAK
+        peak = is_deepseek_peak(at, settings.deepseek_holidays)
+        return DEEPSEEK_FLASH_PEAK if peak else DEEPSEEK_FLASH_OFF_PEAK
     return FLAT_PRICES.get(model)
 
 

@@ -16,9 +16,11 @@ when an attempt may have sent it. Outcomes:
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 import urllib3
@@ -26,6 +28,7 @@ import urllib3
 from gabay.errors import ConfigError, EmailRejected, EmailRetryable
 from gabay.mail.render import RenderedEmail
 from gabay.settings import Settings
+from gabay.tracing import child_span, set_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def request_body(message: RenderedEmail, idempotency_key: str) -> dict[str, Any]
     to: dict[str, str] = {"email": message.to.email}
     if message.to.display_name:
         to["name"] = message.to.display_name
-    return {
+    body: dict[str, Any] = {
         "sender": sender,
         "to": [to],
         "subject": message.subject,
@@ -65,6 +68,15 @@ def request_body(message: RenderedEmail, idempotency_key: str) -> dict[str, Any]
         "tags": [*message.tags, email_tag(idempotency_key)],
         "headers": {**message.headers, "idempotencyKey": idempotency_key},
     }
+    if message.reply_to is not None:  # Brevo's ``replyTo``: {"email", "name"}
+        reply_to = {"email": message.reply_to.email}
+        if message.reply_to.display_name:
+            reply_to["name"] = message.reply_to.display_name
+        body["replyTo"] = reply_to
+    if message.attachments:  # Brevo's ``attachment``: [{"name", "content": base64}]
+        body["attachment"] = [{"name": a.name, "content": base64.b64encode(a.content).decode("ascii")}
+                              for a in message.attachments]
+    return body
 
 
 class BrevoClient:
@@ -82,6 +94,16 @@ class BrevoClient:
         self.session = session or requests.Session()
 
     def send(self, message: RenderedEmail, idempotency_key: str) -> BrevoResult:
+        """One POST, in a client span when tracing is on (the email's ids only, no address)."""
+        with child_span("POST /smtp/email", {"http.request.method": "POST", "server.address":
+                                             urlparse(self.url).hostname or "",
+                                             "gabay.email.idempotency_key": idempotency_key}) as span:
+            result = self._post(message, idempotency_key)
+            set_attributes(span, {"gabay.email.message_id": result.message_id,
+                                  "gabay.email.duplicate": result.duplicate})
+            return result
+
+    def _post(self, message: RenderedEmail, idempotency_key: str) -> BrevoResult:
         headers = {"api-key": self._key, "accept": "application/json", "content-type": "application/json"}
         try:
             response = self.session.post(self.url, json=request_body(message, idempotency_key),

@@ -38,6 +38,15 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email (a teacher's PDF report): Brevo's ``attachment``, a MIME part."""
+
+    name: str
+    content: bytes
+    mime_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
 class RenderedEmail:
     """A complete email, ready for Brevo or the outbox."""
 
@@ -48,6 +57,9 @@ class RenderedEmail:
     text: str
     tags: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: Where replies go (Brevo ``replyTo``, MIME ``Reply-To``); None: to the sender.
+    reply_to: Address | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +89,8 @@ def to_mime(message: RenderedEmail, message_id: str | None = None) -> EmailMessa
     mime = EmailMessage()
     mime["From"] = message.sender.formatted()
     mime["To"] = message.to.formatted()
+    if message.reply_to is not None:
+        mime["Reply-To"] = message.reply_to.formatted()
     mime["Subject"] = message.subject
     mime["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     domain = message.sender.email.rpartition("@")[2] or "gabay.invalid"
@@ -85,4 +99,8 @@ def to_mime(message: RenderedEmail, message_id: str | None = None) -> EmailMessa
         mime[name] = value
     mime.set_content(message.text, subtype="plain", charset="utf-8")
     mime.add_alternative(message.html, subtype="html", charset="utf-8")
+    for attachment in message.attachments:  # multipart/mixed around the alternatives
+        maintype, _, subtype = attachment.mime_type.partition("/")
+        mime.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                            filename=attachment.name)
     return mime

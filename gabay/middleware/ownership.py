@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -51,7 +52,8 @@ class Ownership(Middleware):
     """Checks that this process still owns the message it runs (see the module docstring)."""
 
     def __init__(self, client: redis.Redis, keys: Keys, intake: Intake, caps: ConcurrencyCaps,
-                 leases: Leases, dead_workers: DeadWorkers, heartbeat_timeout: float) -> None:
+                 leases: Leases, dead_workers: DeadWorkers, heartbeat_timeout: float,
+                 cancels: Callable[[dramatiq.Message], None] | None = None) -> None:
         self.client = client
         self.keys = keys
         self.intake = intake
@@ -59,6 +61,8 @@ class Ownership(Middleware):
         self.leases = leases
         self.dead_workers = dead_workers
         self.suspect_after = heartbeat_timeout / 3
+        #: Also asked by ``check``: raises JobCancelled for a cancelled job (gabay.middleware.cancellation)
+        self.cancels = cancels
         self._running = threading.local()  # .message: the job this worker thread runs
 
     def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
@@ -80,6 +84,8 @@ class Ownership(Middleware):
         if message is None or "redis_message_id" not in message.options:
             return
         self.verify(message)
+        if self.cancels is not None:
+            self.cancels(message)
 
     def verify(self, message: dramatiq.Message) -> None:
         try:

@@ -65,6 +65,8 @@ class Stats(_Buffered):
             self.buffer.count(message.queue_name, "completed")
         elif getattr(message, "failed", False):
             self._fail(message, exception)
+        else:  # Retries scheduled another attempt
+            self.buffer.count(message.queue_name, "retried")
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
         if getattr(message, "failed", False):  # e.g. AgeLimit: dead-lettered without running
@@ -86,10 +88,16 @@ class RunningJobs(_Buffered):
     def before_process_message(self, broker: Broker, message: Message) -> None:
         self.buffer.started(_redis_id(message), message.queue_name, message.actor_name,
                             message.message_id)
+        if not message.options.get("retries"):  # wait: from send to the start of the first run
+            waited = max(0.0, time.time() - message.message_timestamp / 1000)
+            self.buffer.observe("job_wait_seconds", (message.queue_name, message.actor_name), waited)
 
     def after_process_message(self, broker: Broker, message: Message, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
-        self.buffer.ended(_redis_id(message))
+        started = self.buffer.ended(_redis_id(message))
+        if started is not None:
+            self.buffer.observe("job_duration_seconds", (message.queue_name, message.actor_name),
+                                max(0.0, time.time() - started))
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
         self.buffer.ended(_redis_id(message))

@@ -24,6 +24,8 @@ from gabay.settings import Settings
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
+#: What ``--watch`` reloads on: any Python file under the watched directory, at any depth.
+WATCH_PATTERN = "**/*.py"
 STABLE_AFTER = 60.0
 
 
@@ -47,8 +49,8 @@ class WorkerCommand:
             "--worker-shutdown-timeout", str(timeout_ms),
             "--queues", *self.queues,
         ]
-        if self.watch:
-            argv += ["--watch", str(Path(gabay.__file__).parent)]
+        if self.watch:  # watchdog matches a pattern against the whole path: "*.py" never matches
+            argv += ["--watch", str(Path(gabay.__file__).parent), "--watch-include", WATCH_PATTERN]
         return argv
 
     def env(self) -> dict[str, str]:

@@ -4,11 +4,15 @@ Structural checks run on every draft, whatever wrote it: requested type, a cited
 exists, a multiple-choice question with distinct options of which exactly one is the answer key,
 true/false answered True or False, no duplicates. ``source_problem`` is the offline validator's
 semantic check: the answer must be supported by the cited passage's own words.
+:func:`flaws_of` runs the item-writing-flaw rules (:mod:`gabay.questions.flaws`); :func:`pick_final`
+chooses the questions, meeting a requested Bloom mix first.
 """
 
 from __future__ import annotations
 
-from gabay.questions.models import Draft, Question, QuestionTask, QuestionType, normalize
+from gabay.questions.bloom import targets
+from gabay.questions.flaws import Flaw, FlawContext, find_flaws
+from gabay.questions.models import BloomLevel, Draft, Quality, Question, QuestionTask, QuestionType, normalize
 from gabay.questions.offline.drafts import BLANK, TF_PREFIX
 
 MIN_OPTIONS, MAX_OPTIONS = 3, 6
@@ -88,7 +92,7 @@ def source_problem(draft: Draft, task: QuestionTask) -> str | None:
             return "a 'False' statement that the text states"
         return None
     if BLANK not in draft.question:
-        return None if normalize(draft.answer) in evidence else "the answer is not in the evidence"
+        return _unblanked_problem(draft, evidence, everything)
     stem = draft.question.split('"', 1)[-1].rstrip('"')
     if normalize(stem.replace(BLANK, draft.answer)) != evidence:
         return "the answer does not complete the sentence of the passage"
@@ -99,19 +103,56 @@ def source_problem(draft: Draft, task: QuestionTask) -> str | None:
     return None
 
 
-def to_question(draft: Draft, task: QuestionTask, number: int) -> Question:
+def flaw_context(task: QuestionTask) -> FlawContext:
+    """The titles (the request's, the document's top headings) and texts the rules compare with."""
+    titles = [task.title, *sorted({p.headings[0] for p in task.passages if p.headings})]
+    return FlawContext(titles=[t for t in titles if t], passages=[p.text for p in task.passages])
+
+
+def flaws_of(draft: Draft, task: QuestionTask) -> list[Flaw]:
+    return find_flaws(draft, flaw_context(task))
+
+
+def _unblanked_problem(draft: Draft, evidence: str, everything: str) -> str | None:
+    """The key is in the evidence; when the key is a whole sentence, no other option is one too."""
+    if normalize(draft.answer) not in evidence:
+        return "the answer is not in the evidence"
+    if normalize(draft.answer) == evidence:
+        for option in draft.options:
+            if normalize(option) != evidence and normalize(option) in everything:
+                return f"option {option!r} is also a statement of the text"
+    return None
+
+
+def to_question(draft: Draft, task: QuestionTask, number: int, quality: Quality | None = None) -> Question:
     passage = task.passage(draft.passage_id)
     return Question(id=f"q{number}", type=draft.type, question=draft.question, options=draft.options,
                     answer=draft.answer, passage_id=draft.passage_id,
-                    headings=passage.headings if passage else [], evidence=draft.evidence)
+                    headings=passage.headings if passage else [], evidence=draft.evidence,
+                    bloom_level=quality.bloom_level if quality else draft.bloom_level, quality=quality)
 
 
-def pick_final(accepted: list[Question], count: int, types: list[QuestionType]) -> list[Question]:
-    """``count`` questions (or all there are), balanced across the requested types, renumbered."""
-    by_type = {t: [q for q in accepted if q.type == t] for t in types}
+def pick_final(accepted: list[Question], count: int, types: list[QuestionType],
+               mix: dict[BloomLevel, float] | None = None) -> list[Question]:
+    """``count`` questions (or all there are), renumbered.
+
+    With a Bloom ``mix``, each level's share is filled first (balanced across types within the
+    level), then any gap with the other questions; without one, balanced across the types.
+    """
+    picked: list[Question] = []
+    if mix:
+        for level, wanted in targets(mix, count).items():
+            picked += _balanced([q for q in accepted if q.bloom_level == level], wanted, types)
+    rest = [q for q in accepted if q not in picked]
+    picked += _balanced(rest, count - len(picked), types)
+    return [q.model_copy(update={"id": f"q{i + 1}"}) for i, q in enumerate(picked)]
+
+
+def _balanced(questions: list[Question], count: int, types: list[QuestionType]) -> list[Question]:
+    by_type = {t: [q for q in questions if q.type == t] for t in types}
     picked: list[Question] = []
     while len(picked) < count and any(by_type.values()):
         for qtype in types:
             if by_type[qtype] and len(picked) < count:
                 picked.append(by_type[qtype].pop(0))
-    return [q.model_copy(update={"id": f"q{i + 1}"}) for i, q in enumerate(picked)]
+    return picked

@@ -17,6 +17,9 @@ from gabay.errors import InvalidInput, describe_validation
 
 QuestionType = Literal["multiple_choice", "true_false", "short_answer"]
 Difficulty = Literal["easy", "medium", "hard"]
+#: Bloom's (revised) cognitive levels, lowest first; "analyze" is accepted for "analyse".
+BloomLevel = Literal["remember", "understand", "apply", "analyse", "evaluate", "create"]
+BLOOM_LEVELS: tuple[BloomLevel, ...] = ("remember", "understand", "apply", "analyse", "evaluate", "create")
 ALL_TYPES: tuple[QuestionType, ...] = ("multiple_choice", "true_false", "short_answer")
 MAX_DOCUMENT_CHARS = 200_000
 MAX_COUNT = 50
@@ -67,6 +70,24 @@ class QuestionRequest(BaseModel):
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
     callback_url: HttpUrl | None = None
     regenerate: bool = False  # run a finished job of this request_id again (see gabay.actors.questions)
+    #: The share of questions wanted at each Bloom level, e.g. {"remember": 0.4, "apply": 0.6}.
+    bloom_mix: dict[BloomLevel, float] | None = None
+
+    @field_validator("bloom_mix", mode="before")
+    @classmethod
+    def _american_spelling(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {("analyse" if k == "analyze" else k): v for k, v in value.items()}
+        return value
+
+    @field_validator("bloom_mix")
+    @classmethod
+    def _shares(cls, value: dict[BloomLevel, float] | None) -> dict[BloomLevel, float] | None:
+        if not value:
+            return None
+        if any(share < 0 for share in value.values()) or not 0.99 <= sum(value.values()) <= 1.01:
+            raise ValueError("bloom_mix shares must be >= 0 and add up to 1")
+        return {level: share for level, share in value.items() if share > 0}
 
     @field_validator("question_types")
     @classmethod
@@ -110,12 +131,30 @@ class Draft(BaseModel):
     answer: str
     passage_id: str
     evidence: str = ""
+    bloom_level: BloomLevel | None = None  # what the writer meant; the tagger decides when None
+
+
+class RoundTrip(BaseModel):
+    """A blind answer: what an answerer that never saw the key answered, and whether it agrees."""
+
+    answer: str
+    agreed: bool
+    by: str  # "offline" (term overlap over the passages) or "provider:model"
+
+
+class Quality(BaseModel):
+    """The scores a question was accepted (or rejected) with."""
+
+    flaws: list[str] = Field(default_factory=list)  # "rule: message" of each item-writing flaw
+    round_trip: RoundTrip | None = None
+    bloom_level: BloomLevel | None = None
 
 
 class Rejection(BaseModel):
     draft_id: str
     question: str
     reason: str
+    quality: Quality | None = None
 
 
 class Question(BaseModel):
@@ -129,6 +168,8 @@ class Question(BaseModel):
     passage_id: str
     headings: list[str] = Field(default_factory=list)
     evidence: str = ""
+    bloom_level: BloomLevel | None = None
+    quality: Quality | None = None
 
 
 class QuestionTask(BaseModel):
@@ -143,6 +184,7 @@ class QuestionTask(BaseModel):
     topic: str | None = None
     language: str = "en"
     callback_url: str | None = None
+    bloom_mix: dict[BloomLevel, float] | None = None
     round: int = 1
     passages: list[Passage]
     drafts: list[Draft] = Field(default_factory=list)
@@ -155,7 +197,7 @@ class QuestionTask(BaseModel):
                    count=request.count, question_types=request.question_types,
                    difficulty=request.difficulty, topic=request.topic, language=request.language,
                    callback_url=str(request.callback_url) if request.callback_url else None,
-                   passages=passages)
+                   bloom_mix=request.bloom_mix, passages=passages)
 
     def passage(self, passage_id: str) -> Passage | None:
         return next((p for p in self.passages if p.id == passage_id), None)
@@ -167,6 +209,13 @@ class QuestionTask(BaseModel):
         return int(missing * 1.5) + 2
 
 
+class BloomMix(BaseModel):
+    """Questions per Bloom level: what the request asked for (None: no mix asked) and what came."""
+
+    requested: dict[BloomLevel, int] | None = None
+    achieved: dict[BloomLevel, int]
+
+
 class QuestionResult(BaseModel):
     """The job's result: exactly ``count`` questions, or fewer with the shortfall's reason."""
 
@@ -175,6 +224,7 @@ class QuestionResult(BaseModel):
     questions: list[Question]
     shortfall: str | None = None
     rejected: int = 0
+    bloom: BloomMix | None = None
 
 
 def normalize(text: str) -> str:

@@ -17,7 +17,8 @@ from collections import Counter
 from gabay.cluster.intake import Guard, always_owned
 from gabay.errors import JobFinished
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall, StageTiming
-from gabay.llm.providers import complete_with_fallback, offline_call, provider_chain
+from gabay.llm.job_calls import JobCalls, has_checkpoint
+from gabay.llm.providers import offline_call
 from gabay.questions.checks import (
     is_duplicate,
     pick_final,
@@ -26,17 +27,22 @@ from gabay.questions.checks import (
     tidy,
     to_question,
 )
+from gabay.questions.gate import bloom_mix, judge_round_trip, offline_answers, screen_flaws
 from gabay.questions.models import Draft, QuestionRequest, QuestionResult, QuestionTask, Rejection
 from gabay.questions.offline.drafts import generate_drafts
 from gabay.questions.prompts import (
     DRAFT_SYSTEM,
     VALIDATE_SYSTEM,
+    cache_key,
+    check_drafts,
+    check_verdicts,
     draft_prompt,
     parse_drafts,
     parse_verdicts,
     validate_prompt,
 )
 from gabay.questions.retrieval import select_passages, split_passages
+from gabay.questions.round_trip import ANSWER_SYSTEM, answer_prompt, check_answers, parse_answers
 from gabay.questions.stored import UNSTORED, keep, kept, question_facts
 from gabay.settings import Settings
 from gabay.store.records import QuestionFacts
@@ -76,7 +82,8 @@ class QuestionStages:
         def change(record: JobRecord) -> None:
             if record.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                 raise JobFinished(f"job {job_id} already {record.status}; stage {stage} not run again")
-            record.calls = [c for c in record.calls if c.stage != stage]
+            if not has_checkpoint(record, stage):  # a kept paid answer keeps its call records
+                record.calls = [c for c in record.calls if c.stage != stage]
             record.details.pop(stage, None)
             record.status = JobStatus.RUNNING
             record.stage = stage
@@ -98,6 +105,10 @@ class QuestionStages:
     def record(self, job_id: str) -> RecordCall:
         return RecordCall(self.store, job_id)
 
+    def calls(self, job_id: str) -> JobCalls:
+        """The job's paid calls: checkpointed, within its token budget and the provider budgets."""
+        return JobCalls.shared(self.store, job_id, self.settings)
+
     def retrieve(self, job_id: str, request: QuestionRequest) -> QuestionTask:
         self.begin(job_id, "retrieval")
         passages = split_passages(request.document.text)
@@ -110,11 +121,13 @@ class QuestionStages:
         stage = stage_name("generation", task.round)
         self.begin(task.job_id, stage)
         wanted = task.drafts_wanted
-        chain = provider_chain(self.settings, "draft")
+        calls = self.calls(task.job_id)
+        chain = calls.chain("draft")
         malformed = 0
         if chain:
-            completion = complete_with_fallback(chain, DRAFT_SYSTEM, draft_prompt(task, wanted),
-                                                stage=stage, record=self.record(task.job_id))
+            completion = calls.complete(chain, DRAFT_SYSTEM, draft_prompt(task, wanted), stage=stage,
+                                        cache_key=cache_key(task),
+                                        check=lambda data: check_drafts(data, task))
             drafts, malformed = parse_drafts(completion.data, task)
             provider = completion.call.provider
         else:
@@ -142,30 +155,48 @@ class QuestionStages:
                 rejected.append(Rejection(draft_id=draft.id, question=draft.question, reason=reason))
             else:
                 candidates.append(draft)
+        candidates, flawed = screen_flaws(task, candidates)  # the quality gate: gabay.questions.gate
+        answers, answered_by = self._blind_answers(task, candidates, stage)
+        candidates, disagreed, scores = judge_round_trip(candidates, answers, answered_by)
+        rejected += flawed + disagreed
         problems = self._semantic_problems(task, candidates, stage)
         for draft in candidates:
             if problems.get(draft.id):
                 rejected.append(Rejection(draft_id=draft.id, question=draft.question,
-                                          reason=problems[draft.id]))
+                                          reason=problems[draft.id], quality=scores.get(draft.id)))
             else:
-                accepted.append(to_question(draft, task, len(accepted) + 1))
+                accepted.append(to_question(draft, task, len(accepted) + 1, scores.get(draft.id)))
         self.finish(task.job_id, stage, checked=len(task.drafts), accepted=len(accepted) - len(task.accepted),
                     rejected=[r.model_dump() for r in rejected])
         return task.model_copy(update={"drafts": [], "accepted": accepted,
                                        "rejected": [*task.rejected, *rejected]})
 
+    def _blind_answers(self, task: QuestionTask, drafts: list[Draft],
+                       stage: str) -> tuple[dict[str, str], str]:
+        """Draft id -> its answer by a model that never sees the keys (offline: term overlap); by whom."""
+        calls = self.calls(task.job_id)
+        chain = calls.chain("validate") if drafts else []
+        if not chain:
+            return offline_answers(task, drafts), "offline"
+        completion = calls.complete(chain, ANSWER_SYSTEM, answer_prompt(task, drafts),
+                                    stage=f"{stage}-round-trip", cache_key=cache_key(task),
+                                    check=lambda data: check_answers(data, drafts))
+        return parse_answers(completion.data), f"{completion.call.provider}:{completion.call.model}"
+
     def _semantic_problems(self, task: QuestionTask, drafts: list[Draft], stage: str) -> dict[str, str]:
         """Draft id -> why the answer is not supported, by the LLM, or by the source text offline."""
         if not drafts:
             return {}
-        chain = provider_chain(self.settings, "validate")
+        calls = self.calls(task.job_id)
+        chain = calls.chain("validate")
         if not chain:
             started = time.monotonic()
             problems = {d.id: source_problem(d, task) or "" for d in drafts}
             self.record(task.job_id)(offline_call(stage, (time.monotonic() - started) * 1000))
             return problems
-        completion = complete_with_fallback(chain, VALIDATE_SYSTEM, validate_prompt(task, drafts),
-                                            stage=stage, record=self.record(task.job_id))
+        completion = calls.complete(chain, VALIDATE_SYSTEM, validate_prompt(task, drafts), stage=stage,
+                                    cache_key=cache_key(task),
+                                    check=lambda data: check_verdicts(data, drafts))
         verdicts = parse_verdicts(completion.data)
         problems = {}
         for draft in drafts:
@@ -177,7 +208,7 @@ class QuestionStages:
         return len(task.accepted) < task.count and task.round < MAX_ROUNDS
 
     def result(self, task: QuestionTask) -> QuestionResult:
-        questions = pick_final(task.accepted, task.count, task.question_types)
+        questions = pick_final(task.accepted, task.count, task.question_types, task.bloom_mix)
         shortfall = None
         if len(questions) < task.count:
             reasons = Counter(r.reason for r in task.rejected).most_common(2)
@@ -185,7 +216,8 @@ class QuestionStages:
             shortfall = (f"only {len(questions)} of {task.count} questions passed validation after "
                          f"{task.round} generation rounds; rejected drafts: {len(task.rejected)} ({why})")
         return QuestionResult(document_id=task.document_id, count=task.count, questions=questions,
-                              shortfall=shortfall, rejected=len(task.rejected))
+                              shortfall=shortfall, rejected=len(task.rejected),
+                              bloom=bloom_mix(task, questions))
 
     def conclude(self, task: QuestionTask) -> tuple[QuestionResult, QuestionFacts]:
         """The job's result and what the store keeps of it, kept on the job record until stored."""

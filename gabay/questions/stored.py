@@ -12,12 +12,13 @@ from dataclasses import asdict
 from typing import Any
 
 from gabay.jobs import JobRecord
-from gabay.questions.models import QuestionResult, QuestionTask
+from gabay.questions.models import Question, QuestionResult, QuestionTask
 from gabay.store.records import QuestionFacts
 
 #: The job record's detail holding a concluded result the store does not have yet.
 UNSTORED = "unstored_result"
-CHECKS = ["structure", "duplicates", "answer supported by its passage"]
+CHECKS = ["structure", "duplicates", "item-writing flaws", "blind round trip",
+          "answer supported by its passage"]
 
 
 def validator_of(record: JobRecord) -> str:
@@ -30,10 +31,19 @@ def question_facts(task: QuestionTask, result: QuestionResult, record: JobRecord
     verdict = {"ok": True, "by": validator_of(record), "checks": CHECKS}
     return QuestionFacts(
         request_id=task.job_id, document_id=task.document_id, count=task.count, job_id=task.job_id,
-        accepted=[{"question": q.model_dump(mode="json"), "verdict": verdict} for q in result.questions],
+        accepted=[{"question": q.model_dump(mode="json"), "verdict": {**verdict, **scores_of(q)}}
+                  for q in result.questions],
         rejected=[r.model_dump(mode="json") for r in task.rejected],
         shortfall=result.shortfall,
     )
+
+
+def scores_of(question: Question) -> dict[str, Any]:
+    """The question's scores as its verdict shows them: flaws found, round-trip agreement, level."""
+    quality = question.quality
+    trip = quality.round_trip if quality else None
+    return {"flaws": quality.flaws if quality else [], "level": question.bloom_level,
+            "round_trip": trip.model_dump(mode="json") if trip else None}
 
 
 def keep(result: QuestionResult, facts: QuestionFacts) -> dict[str, Any]:

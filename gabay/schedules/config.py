@@ -91,24 +91,59 @@ class Schedule(BaseModel):
         return self.name.upper().replace("-", "_")
 
 
+# -- default schedules --
+#: Schedules every deployment has, with or without ``SCHEDULES_FILE``: a ``[schedules.<name>]``
+#: table of the same name in the file replaces one, ``SCHEDULES_<NAME>_ENABLED=false`` turns one
+#: off. The fields are a file table's (the time zone defaults to ``SCHEDULE_TIMEZONE``); each area
+#: adds its entries in a block of its own.
+DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
+    # -- backups (gabay/backups): the results store and Redis, every night --
+    "nightly-backup": {"cron": "30 1 * * *", "actor": "run_backup", "misfire": "run_once",
+                       "grace_seconds": 3600},
+    # -- end of backups --
+    # -- teacher digests and reports (gabay/digests, gabay/reports): the digests' fan-out checks
+    # every hour which teachers' periods are due in their own zone (from DIGEST_HOUR), so a
+    # missed hour is caught up by the next one (skip); the exams whose analytics changed since
+    # their last report get a new one on Monday mornings --
+    "digests-daily": {"cron": "5 * * * *", "actor": "send_digests", "args": ["daily"],
+                      "misfire": "skip", "grace_seconds": 60},
+    "digests-weekly": {"cron": "10 * * * *", "actor": "send_digests", "args": ["weekly"],
+                       "misfire": "skip", "grace_seconds": 60},
+    "exam-reports": {"cron": "0 6 * * 1", "actor": "send_due_reports", "misfire": "run_once",
+                     "grace_seconds": 3600},
+    # -- end of teacher digests and reports --
+}
+
+
 def load_schedules(settings: Settings) -> list[Schedule]:
-    """The configured schedules (none without ``SCHEDULES_FILE``); ConfigError when anything is wrong."""
+    """The default schedules (unless ``SCHEDULE_DEFAULTS=false``) and those of ``SCHEDULES_FILE``.
+
+    ConfigError when anything is wrong.
+    """
+    defaults = DEFAULT_SCHEDULES if settings.schedule_defaults else {}
     if settings.schedules_file is None:
-        if settings.schedule_overrides:
+        if not defaults and settings.schedule_overrides:
             first = next(iter(settings.schedule_overrides))
             raise ConfigError(f"invalid schedules: {first} is set but SCHEDULES_FILE is not")
-        return []
+        return parse_schedules("", settings.schedule_timezone, settings.schedule_overrides,
+                               source="the default schedules (SCHEDULES_FILE is not set)",
+                               defaults=defaults)
     path = settings.schedules_file
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"invalid schedules: SCHEDULES_FILE {path}: {exc.strerror or exc}") from None
-    return parse_schedules(text, settings.schedule_timezone, settings.schedule_overrides, source=str(path))
+    return parse_schedules(text, settings.schedule_timezone, settings.schedule_overrides, source=str(path),
+                           defaults=defaults)
 
 
 def parse_schedules(text: str, default_zone: str, overrides: Mapping[str, str],
-                    source: str = "schedules") -> list[Schedule]:
-    """Schedules from TOML ``text`` with ``overrides`` applied; ConfigError naming ``source``."""
+                    source: str = "schedules",
+                    defaults: Mapping[str, Mapping[str, Any]] | None = None) -> list[Schedule]:
+    """Schedules from TOML ``text`` with ``overrides`` applied; ConfigError naming ``source``.
+
+    ``defaults``: schedules that ``text`` may replace by name (:data:`DEFAULT_SCHEDULES`).
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -120,7 +155,8 @@ def parse_schedules(text: str, default_zone: str, overrides: Mapping[str, str],
     tables = document.get("schedules", {})
     if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
         raise ConfigError(f"invalid schedules: {source}: each schedule is a [schedules.<name>] table")
-    raw = {name: {**table, "name": name} for name, table in tables.items()}
+    raw = {name: {**table, "name": name} for name, table in (defaults or {}).items()}
+    raw.update({name: {**table, "name": name} for name, table in tables.items()})
     _apply_overrides(raw, overrides, source)
     schedules = []
     for name, fields in raw.items():

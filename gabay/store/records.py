@@ -91,3 +91,54 @@ class ExamOverview:
     submissions_stored: int
     submissions_counted: int | None
     computed_at: dt.datetime | None
+
+
+# -- reports and digests ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeacherFacts:
+    """The teacher a submission names: the address their reports and digests go to."""
+
+    teacher_id: str
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """One PDF report of an exam: its file (relative to the data directory) and its email."""
+
+    report_id: str
+    form_id: str
+    teacher_id: str | None
+    analytics_computed_at: dt.datetime
+    path: str
+    size_bytes: int
+    email_state: str = "pending"
+    email_via: str | None = None
+    email_message_id: str | None = None
+    outbox_file: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestClaim:
+    """The digest row of (teacher, period, start) after a claim; ``claimed`` says whether it is new."""
+
+    teacher_id: str
+    period: str
+    period_start: dt.datetime
+    state: str
+    job_id: str
+    claimed: bool
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """A submission of a teacher's exam as a digest counts it: no student id, no answers."""
+
+    form_id: str
+    title: str
+    percent: int | None
+    email_state: str
+    submitted_at: dt.datetime

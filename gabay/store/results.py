@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from gabay.errors import GabayError, StoreUnavailable
@@ -23,22 +23,40 @@ from gabay.jobs import LLMCall
 from gabay.settings import Settings
 from gabay.store.engine import build_engine, is_embedded
 from gabay.store.records import (
+    ActivityRow,
+    DigestClaim,
     ExamFacts,
     ExamOverview,
     Forgotten,
     QuestionFacts,
     StoredAnalytics,
+    StoredReport,
     SubmissionFacts,
+    TeacherFacts,
 )
 from gabay.store.schema import prepare_schema, unavailable
-from gabay.store.tables import Exam, ExamAnalytics, LedgerEntry, QuestionResult, Submission
-from gabay.store.upsert import upsert
+from gabay.store.tables import (
+    DigestRun,
+    EmailFailure,
+    Exam,
+    ExamAnalytics,
+    ExamReportFile,
+    LedgerEntry,
+    QuestionResult,
+    Submission,
+    Teacher,
+)
+from gabay.store.upsert import insert_absent, upsert
 
 EXAMS = cast(Table, Exam.__table__)
 SUBMISSIONS = cast(Table, Submission.__table__)
 QUESTIONS = cast(Table, QuestionResult.__table__)
 LEDGER = cast(Table, LedgerEntry.__table__)
 ANALYTICS = cast(Table, ExamAnalytics.__table__)
+TEACHERS = cast(Table, Teacher.__table__)
+REPORTS = cast(Table, ExamReportFile.__table__)
+DIGESTS = cast(Table, DigestRun.__table__)
+FAILURES = cast(Table, EmailFailure.__table__)
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -256,6 +274,181 @@ class ResultsStore:
         with self._transaction() as connection:
             return connection.execute(change).rowcount
 
+    # -- teachers, reports and digests ------------------------------------------------------------
+
+    def record_teacher(self, teacher: TeacherFacts) -> None:
+        """The teacher's address and name as the latest submission gives them (their settings kept)."""
+        values = {**asdict(teacher), "time_zone": None, "digests_opt_out": False, "updated_at": _now()}
+        with self._transaction() as connection:
+            upsert(connection, TEACHERS, values, key=["teacher_id"], keep=["time_zone", "digests_opt_out"])
+
+    def teacher(self, teacher_id: str) -> dict[str, Any] | None:
+        with self._transaction() as connection:
+            row = connection.execute(select(TEACHERS).where(Teacher.teacher_id == teacher_id)
+                                     ).mappings().first()
+        return dict(row) if row is not None else None
+
+    def teachers(self) -> list[dict[str, Any]]:
+        """Every teacher, by id (with their address: for the digests, never for a log)."""
+        with self._transaction() as connection:
+            return [dict(row) for row in
+                    connection.execute(select(TEACHERS).order_by(Teacher.teacher_id)).mappings()]
+
+    def set_teacher_preferences(self, teacher_id: str, *, digests_opt_out: bool | None = None,
+                                time_zone: str | None = None) -> None:
+        """Change a teacher's digest settings; a teacher not seen yet is kept with no address."""
+        with self._transaction() as connection:
+            insert_absent(connection, TEACHERS, {"teacher_id": teacher_id, "email": None, "name": None,
+                                                 "time_zone": None, "digests_opt_out": False,
+                                                 "updated_at": _now()}, key=["teacher_id"])
+            changes: dict[str, Any] = {"updated_at": _now()}
+            if digests_opt_out is not None:
+                changes["digests_opt_out"] = digests_opt_out
+            if time_zone is not None:
+                changes["time_zone"] = time_zone or None
+            connection.execute(update(TEACHERS).where(Teacher.teacher_id == teacher_id).values(**changes))
+
+    def record_report(self, report: StoredReport) -> StoredReport:
+        """The report's file, keyed by report id; a rewrite keeps the row's email state and creation."""
+        values = {**asdict(report), "analytics_computed_at": utc(report.analytics_computed_at),
+                  "created_at": _now(), "sent_at": None}
+        with self._transaction() as connection:
+            upsert(connection, REPORTS, values, key=["report_id"],
+                   keep=["email_state", "email_via", "email_message_id", "outbox_file", "sent_at",
+                         "created_at"])
+        stored = self.report(report.report_id)
+        assert stored is not None
+        return stored
+
+    def report(self, report_id: str) -> StoredReport | None:
+        with self._transaction() as connection:
+            row = connection.execute(select(REPORTS).where(ExamReportFile.report_id == report_id)
+                                     ).mappings().first()
+        return _stored_report(row) if row is not None else None
+
+    def reports(self, form_id: str) -> list[StoredReport]:
+        """The exam's reports, oldest first."""
+        query = select(REPORTS).where(ExamReportFile.form_id == form_id).order_by(ExamReportFile.id)
+        with self._transaction() as connection:
+            return [_stored_report(row) for row in connection.execute(query).mappings()]
+
+    def mark_report_sent(self, report_id: str, *, via: str, message_id: str | None,
+                         outbox_file: str | None) -> None:
+        change = (update(REPORTS).where(ExamReportFile.report_id == report_id)
+                  .values(email_state="sent", email_via=via, email_message_id=message_id,
+                          outbox_file=outbox_file, sent_at=_now()))
+        with self._transaction() as connection:
+            connection.execute(change)
+
+    def exam_students(self, form_id: str) -> list[dict[str, Any]]:
+        """The exam's graded, not anonymised submissions: response, student and job ids, time, grade."""
+        query = (select(Submission.response_id, Submission.student_id, Submission.job_id,
+                        Submission.submitted_at, Submission.grade)
+                 .join(EXAMS, Exam.id == Submission.exam_id)
+                 .where(Exam.form_id == form_id, Submission.anonymised_at.is_(None),
+                        Submission.grade.is_not(None))
+                 .order_by(Submission.response_id))
+        with self._transaction() as connection:
+            return [{**row, "submitted_at": utc(row["submitted_at"])}
+                    for row in connection.execute(query).mappings()]
+
+    def exams_due_report(self) -> list[str]:
+        """Form ids of the exams whose analytics are newer than their last report (or have none)."""
+        latest = (select(ExamReportFile.form_id, func.max(ExamReportFile.analytics_computed_at).label("at"))
+                  .group_by(ExamReportFile.form_id).subquery())
+        query = (select(ExamAnalytics.form_id, ExamAnalytics.computed_at, latest.c.at)
+                 .outerjoin(latest, latest.c.form_id == ExamAnalytics.form_id)
+                 .order_by(ExamAnalytics.form_id))
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+        return [form_id for form_id, computed, reported in rows
+                if reported is None or utc(computed) > utc(reported)]
+
+    def claim_digest(self, teacher_id: str, period: str, period_start: dt.datetime,
+                     job_id: str) -> DigestClaim:
+        """The digest row of (teacher, period, start), inserted as ``claimed`` when there is none."""
+        start = utc(period_start)
+        where = (DigestRun.teacher_id == teacher_id, DigestRun.period == period,
+                 DigestRun.period_start == start)
+        with self._transaction() as connection:
+            claimed = insert_absent(connection, DIGESTS, {
+                "teacher_id": teacher_id, "period": period, "period_start": start, "state": "claimed",
+                "job_id": job_id, "claimed_at": _now()}, key=["teacher_id", "period", "period_start"])
+            row = connection.execute(select(DigestRun.state, DigestRun.job_id).where(*where)).one()
+        return DigestClaim(teacher_id, period, start, row.state, row.job_id, claimed)
+
+    def finish_digest(self, teacher_id: str, period: str, period_start: dt.datetime, state: str, *,
+                      via: str | None = None, message_id: str | None = None,
+                      outbox_file: str | None = None) -> None:
+        """Record how a claimed digest ended: ``sent``, ``empty`` or ``opted_out``."""
+        change = (update(DIGESTS)
+                  .where(DigestRun.teacher_id == teacher_id, DigestRun.period == period,
+                         DigestRun.period_start == utc(period_start))
+                  .values(state=state, email_via=via, email_message_id=message_id,
+                          outbox_file=outbox_file, finished_at=_now()))
+        with self._transaction() as connection:
+            connection.execute(change)
+
+    def digests(self, teacher_id: str | None = None) -> list[dict[str, Any]]:
+        """The digest rows (of one teacher), oldest period first."""
+        query = select(DIGESTS).order_by(DigestRun.period_start, DigestRun.teacher_id, DigestRun.period)
+        if teacher_id is not None:
+            query = query.where(DigestRun.teacher_id == teacher_id)
+        with self._transaction() as connection:
+            return [{**row, "period_start": utc(row["period_start"])}
+                    for row in connection.execute(query).mappings()]
+
+    def digest_keys(self, period: str, since: dt.datetime) -> set[tuple[str, dt.datetime]]:
+        """(teacher id, period start) of the rows of ``period`` starting at ``since`` or later."""
+        query = select(DigestRun.teacher_id, DigestRun.period_start).where(
+            DigestRun.period == period, DigestRun.period_start >= utc(since))
+        with self._transaction() as connection:
+            return {(teacher, utc(start)) for teacher, start in connection.execute(query).all()}
+
+    def teacher_activity(self, teacher_id: str, start: dt.datetime, end: dt.datetime) -> list[ActivityRow]:
+        """The submissions to the teacher's exams submitted in ``[start, end)``."""
+        query = (select(Exam.form_id, Exam.title, Submission.percent, Submission.email_state,
+                        Submission.submitted_at)
+                 .join(EXAMS, Exam.id == Submission.exam_id)
+                 .where(Exam.teacher_id == teacher_id, Submission.submitted_at >= utc(start),
+                        Submission.submitted_at < utc(end))
+                 .order_by(Exam.form_id, Submission.submitted_at))
+        with self._transaction() as connection:
+            return [ActivityRow(form_id, title, percent, state, utc(at))
+                    for form_id, title, percent, state, at in connection.execute(query).all()]
+
+    def record_email_failure(self, response_id: str, form_id: str, teacher_id: str | None, kind: str) -> None:
+        """A feedback email that failed for good (ids only), keyed by response id."""
+        values = {"response_id": response_id, "form_id": form_id, "teacher_id": teacher_id, "kind": kind,
+                  "failed_at": _now()}
+        with self._transaction() as connection:
+            upsert(connection, FAILURES, values, key=["response_id"])
+
+    def email_failures_between(self, teacher_id: str, start: dt.datetime, end: dt.datetime) -> int:
+        """The teacher's feedback emails that failed for good in ``[start, end)`` and were not sent since."""
+        sent = select(Submission.response_id).where(Submission.email_state == "sent")
+        query = select(func.count()).select_from(FAILURES).where(
+            EmailFailure.teacher_id == teacher_id, EmailFailure.failed_at >= utc(start),
+            EmailFailure.failed_at < utc(end), EmailFailure.response_id.not_in(sent))
+        with self._transaction() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
+    def questions_between(self, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
+        """(accepted, rejected) of each question request recorded in ``[start, end)``."""
+        query = select(QuestionResult.accepted, QuestionResult.rejected).where(
+            QuestionResult.recorded_at >= utc(start), QuestionResult.recorded_at < utc(end))
+        with self._transaction() as connection:
+            return [(len(accepted or []), len(rejected or []))
+                    for accepted, rejected in connection.execute(query).all()]
+
     def dispose(self) -> None:
         """Close the engine's pooled connections."""
         self.engine.dispose()
+
+
+def _stored_report(row: RowMapping) -> StoredReport:
+    return StoredReport(
+        report_id=row["report_id"], form_id=row["form_id"], teacher_id=row["teacher_id"],
+        analytics_computed_at=utc(row["analytics_computed_at"]), path=row["path"],
+        size_bytes=row["size_bytes"], email_state=row["email_state"], email_via=row["email_via"],
+        email_message_id=row["email_message_id"], outbox_file=row["outbox_file"])

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from gabay.errors import SchemaOutdated, StoreUnavailable
 
 #: Every revision of the schema, oldest first; the last one is the code's head.
-REVISIONS = ("0001_initial", "0002_answer_key_version", "0003_exam_analytics")
+REVISIONS = ("0001_initial", "0002_answer_key_version", "0003_exam_analytics", "0004_reports_digests")
 HEAD_REVISION = REVISIONS[-1]
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: Key of the PostgreSQL advisory lock held while migrating.

@@ -139,3 +139,93 @@ class LedgerEntry(Base):
         UniqueConstraint("job_id", "call_index", name="uq_cost_ledger_job_call"),
         Index("ix_cost_ledger_at", "at"),
     )
+
+
+# -- reports and digests (revision 0004) --------------------------------------------------------
+
+
+class Teacher(Base):
+    """A teacher as the submissions name them: the address their reports and digests go to.
+
+    Keyed by the pseudonymous id exams carry (``exams.teacher_id``). ``time_zone`` and
+    ``digests_opt_out`` are the teacher's own settings: a new submission never changes them.
+    """
+
+    __tablename__ = "teachers"
+
+    teacher_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    #: None for a teacher known only from ``gabay digests opt-out`` (no submission yet).
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    #: IANA zone of the teacher's digests; None: ``SCHEDULE_TIMEZONE``.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    digests_opt_out: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExamReportFile(Base):
+    """One PDF report of an exam (one row per analytics version): its file and its email."""
+
+    __tablename__ = "exam_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: ``rp-<uuid5>`` of the exam and its analytics' time: the job id and the row's natural key.
+    report_id: Mapped[str] = mapped_column(String(100), unique=True)
+    form_id: Mapped[str] = mapped_column(String(200))
+    teacher_id: Mapped[str | None] = mapped_column(String(80))
+    analytics_computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: Relative to ``GABAY_DATA_DIR``.
+    path: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    #: ``pending`` (written, not sent yet) or ``sent``.
+    email_state: Mapped[str] = mapped_column(String(20))
+    email_via: Mapped[str | None] = mapped_column(String(20))
+    email_message_id: Mapped[str | None] = mapped_column(String(300))
+    outbox_file: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_exam_reports_form_id", "form_id"),)
+
+
+class DigestRun(Base):
+    """One digest of one teacher for one period, claimed before it is sent: at most one per period."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    teacher_id: Mapped[str] = mapped_column(String(80))
+    #: ``daily`` or ``weekly``.
+    period: Mapped[str] = mapped_column(String(20))
+    #: The period's first moment (local midnight in the teacher's zone), in UTC.
+    period_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: ``claimed``, ``sent``, ``empty`` (nothing happened: no email) or ``opted_out``.
+    state: Mapped[str] = mapped_column(String(20))
+    job_id: Mapped[str] = mapped_column(String(100))
+    email_via: Mapped[str | None] = mapped_column(String(20))
+    email_message_id: Mapped[str | None] = mapped_column(String(300))
+    outbox_file: Mapped[str | None] = mapped_column(String(300))
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("teacher_id", "period", "period_start", name="uq_digests_teacher_period"),
+    )
+
+
+class EmailFailure(Base):
+    """A feedback email that failed for good (rejected, uncertain, out of retries): for the digests.
+
+    Ids only: the response, its exam and its teacher; no student id, no address, no error text.
+    """
+
+    __tablename__ = "email_failures"
+
+    response_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(200))
+    teacher_id: Mapped[str | None] = mapped_column(String(80))
+    #: ``rejected``, ``uncertain`` or ``gave_up``.
+    kind: Mapped[str] = mapped_column(String(40))
+    failed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_email_failures_teacher_id", "teacher_id"),)

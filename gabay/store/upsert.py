@@ -26,3 +26,14 @@ def upsert(connection: Connection, table: Table, values: Mapping[str, Any], key:
     unchanged = set(key_columns) | set(keep)
     changes = {name: statement.excluded[name] for name in values if name not in unchanged}
     connection.execute(statement.on_conflict_do_update(index_elements=key_columns, set_=changes))
+
+
+def insert_absent(connection: Connection, table: Table, values: Mapping[str, Any],
+                  key: Iterable[str]) -> bool:
+    """Insert ``values`` unless a row with the same ``key`` exists; True when this call inserted it."""
+    insert = _INSERTS.get(connection.dialect.name)
+    if insert is None:
+        raise NotImplementedError(f"no upsert for the {connection.dialect.name} dialect")
+    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=list(key))
+                 .returning(*table.primary_key.columns))  # a row back: inserted (rowcount is -1 here)
+    return connection.execute(statement).first() is not None

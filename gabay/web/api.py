@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request, Response
 
 from gabay.queues import ALL_QUEUES, check_queue_names
 from gabay.web import view
+from gabay.web.private import operator_record
 from gabay.web.responses import json_error, json_response
 from gabay.web.sources import Sources
 
@@ -73,17 +74,19 @@ class Api:
 
     def jobs(self, request: Request) -> Response:
         records = self.sources.jobs.recent(limit=limit_arg(request))
-        return json_response({"jobs": [view.job_summary(view.plain(r)) for r in records]})
+        return json_response({"jobs": [view.job_summary(operator_record(view.plain(r)))
+                                       for r in records]})
 
     def job(self, request: Request, job_id: str) -> Response:
-        return json_response(view.plain(self.sources.jobs.get(job_id)))
+        return json_response(operator_record(view.plain(self.sources.jobs.get(job_id))))
 
     def failures(self, request: Request) -> Response:
         failures = self.sources.stats.recent_failures(limit=limit_arg(request))
         return json_response({"failures": view.plain(failures)})
 
     def llm(self, request: Request) -> Response:
-        return json_response({"usage": view.llm_usage(self.sources)})
+        return json_response({"usage": view.llm_usage(self.sources), "cache": view.llm_cache(self.sources),
+                              "spend_today": view.llm_spend_today(self.sources)})
 
     def schedules(self, request: Request) -> Response:
         return json_response(self.sources.schedules.status())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis
@@ -21,12 +21,17 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from gabay.client import JobsClient
+from gabay.console.jobs import JobConsole
 from gabay.errors import GabayError, JobNotFound, StoreUnavailable, UnknownQueue
 from gabay.queues import ALL_QUEUES
 from gabay.web import metrics, view
 from gabay.web.api import Api, not_found
 from gabay.web.auth import BasicAuth
+from gabay.web.console import ConsolePages
 from gabay.web.csrf import SAFE_METHODS, CsrfGuard, same_origin
+from gabay.web.dramatiq_views import make_private
+from gabay.web.enqueue_api import BearerTokens, EnqueueApi, entry_senders
 from gabay.web.pages import Pages, load_static
 from gabay.web.responses import SECURITY_HEADERS, json_error, json_response, secure
 from gabay.web.sources import Sources
@@ -58,6 +63,11 @@ URLS = Map([
     Rule("/api/exams", endpoint="exams"),
     Rule("/api/exams/<form_id>/analytics", endpoint="exam_analytics"),
     Rule("/exams/<form_id>", endpoint="exam_page"),
+    # -- operator console (gabay/web/console.py) --
+    Rule("/jobs", endpoint="console_jobs"),
+    Rule("/jobs/bulk", endpoint="console_act", methods=["POST"]),
+    Rule("/jobs/<job_id>", endpoint="console_job"),
+    Rule("/jobs/<job_id>/<any(cancel, retry):action>", endpoint="console_act", methods=["POST"]),
     Rule("/api/queues/<name>/pause", endpoint="pause", methods=["POST"]),
     Rule("/api/queues/<name>/resume", endpoint="resume", methods=["POST"]),
     Rule("/api/pause", endpoint="pause", methods=["POST"]),
@@ -78,9 +88,14 @@ class DashboardWeb:
         self.static = load_static()
         self.auth = BasicAuth(settings.dashboard_username, settings.dashboard_password)
         self.csrf = CsrfGuard(csrf_secret)
+        self.console = ConsolePages(JobConsole(sources.jobs.client, sources.jobs, settings.keys))
         for queue in ALL_QUEUES:  # dramatiq-dashboard lists only the queues the broker declared
             broker.declare_queue(queue)
         self.dramatiq = DashboardApp(broker, url_prefix.rstrip("/") + DRAMATIQ_PATH)
+        make_private(self.dramatiq, sources.stats)  # its message pages show ids and reasons only
+        # -- HTTP enqueue (gabay/web/enqueue_api.py): bearer tokens, not the operators' login --
+        self.enqueue = EnqueueApi(BearerTokens(settings.api_tokens), entry_senders(broker),
+                                  JobsClient(sources.jobs))
         if not self.auth.enabled:
             logger.warning("DASHBOARD_PASSWORD is not set: the dashboard serves WITHOUT "
                            "authentication (loopback only); anyone on this machine can use it")
@@ -89,6 +104,8 @@ class DashboardWeb:
         request = Request(environ)
         if request.path == "/healthz":
             return self._safely(lambda: self.api.healthz(request))(environ, start_response)
+        if self.enqueue.handles(request.path):  # its own bearer tokens, before the operators' login
+            return self._safely(lambda: self.enqueue(request))(environ, start_response)
         user = self.auth.authenticate(request)
         if user is None:
             return self._refused()(environ, start_response)
@@ -103,11 +120,13 @@ class DashboardWeb:
             if exc.code == 404:
                 return not_found(request.path)
             return json_error(exc.code or 400, exc.description or exc.name)
-        if endpoint in ACTIONS:
+        if endpoint in ACTIONS or request.method == "POST":  # every POST proves its origin
             refused = self.csrf.rejection(request, user)
             if refused:
                 logger.warning("refused %s %s: %s", request.method, request.path, refused)
                 return json_error(403, refused)
+        if endpoint.startswith("console_"):
+            return self._console(request, user, endpoint, args)
         if endpoint in {"index", "live", "static", "metrics", "csrf", "exam_page"}:
             return getattr(self, "_" + endpoint)(request, user, **args)
         response: Response = getattr(self.api, endpoint)(request, **args)
@@ -123,6 +142,16 @@ class DashboardWeb:
     def _live(self, request: Request, user: str) -> Response:
         html = self.pages.live(view.overview(self.sources), **self._context(request, user))
         return secure(Response(html, mimetype="text/html"), page=True)
+
+    def _console(self, request: Request, user: str, endpoint: str, args: Mapping[str, Any]) -> Response:
+        """The jobs pages; every page carries this session's CSRF token for its forms."""
+        response = Response()
+        session = self.csrf.ensure_session(request, response)
+        context = {**self._context(request, user), "csrf_token": self.csrf.token(user, session)}
+        page: Response = getattr(self.console, endpoint.removeprefix("console_"))(request, context, **args)
+        for cookie in response.headers.getlist("Set-Cookie"):
+            page.headers.add("Set-Cookie", cookie)
+        return page
 
     def _exam_page(self, request: Request, user: str, form_id: str) -> Response:
         stored = self.sources.exams.analytics(form_id)

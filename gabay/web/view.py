@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gabay.errors import GabayError
+from gabay.llm.job_calls import spent_today
 from gabay.queues import FORM_RESPONSE_QUEUES, QUESTION_QUEUES
 from gabay.web.sources import Sources
 
@@ -84,6 +85,27 @@ def llm_usage(sources: Sources) -> list[dict[str, Any]]:
     return rows
 
 
+def llm_spend_today(sources: Sources) -> dict[str, Any]:
+    """Today's (UTC) LLM spend of the cluster against LLM_DAILY_BUDGET_USD and its policy."""
+    settings = sources.settings
+    spent = spent_today(sources.jobs.client, settings)
+    budget = settings.llm_daily_budget_usd
+    return {"usd": round(spent, 6), "budget_usd": budget, "policy": settings.llm_daily_budget_policy,
+            "over_budget": budget is not None and spent >= budget}
+
+
+def llm_cache(sources: Sources) -> list[dict[str, Any]]:
+    """Cluster-wide prompt caching per stage and provider: prompt tokens, cached ones, share."""
+    rows = []
+    for stage, providers in sorted(sources.jobs.cache_totals().items()):
+        for provider, counts in sorted(providers.items()):
+            prompt, cached = counts.get("prompt_tokens", 0), counts.get("cached_tokens", 0)
+            rows.append({"stage": stage, "provider": provider, "prompt_tokens": prompt,
+                         "cached_tokens": cached,
+                         "cached_share": round(cached / prompt, 4) if prompt else 0.0})
+    return rows
+
+
 def overview(sources: Sources, minutes: int = 60) -> dict[str, Any]:
     """Everything the health page shows."""
     status = plain(sources.manager.get_status())
@@ -95,6 +117,8 @@ def overview(sources: Sources, minutes: int = 60) -> dict[str, Any]:
         "throughput": throughput(sources, [r["name"] for r in rows], minutes),
         "failures": plain(sources.stats.recent_failures(limit=20)),
         "llm": llm_usage(sources),
+        "llm_cache": llm_cache(sources),
+        "llm_spend_today": llm_spend_today(sources),
         "workers": plain(sources.registry.workers()),
         "jobs": [job_summary(plain(job)) for job in sources.jobs.recent(limit=10)],
         "schedules": schedules(sources),

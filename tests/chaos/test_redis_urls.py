@@ -344,7 +344,8 @@ def test_a_bad_sentinel_url_is_a_one_line_configuration_error(url: str, problem:
         connect(settings_for(url))
     message = str(caught.value)
     assert problem in message
-    assert message.startswith("invalid Sentinel URL ") and "\n" not in message
+    assert message.startswith("invalid configuration: REDIS_URL: invalid Sentinel URL ")
+    assert "\n" not in message
     assert ":pw@" not in message and "***@" in message
 
 

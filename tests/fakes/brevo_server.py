@@ -22,6 +22,7 @@ accepting it. The wording of the list's 400 messages is ours; their codes are Br
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -244,7 +245,17 @@ def check_body(body: Any) -> dict[str, str] | None:
     """The 400 body Brevo would send for this request body, or None when it is acceptable."""
     if not isinstance(body, dict):
         return {"code": "bad_request", "message": "Invalid JSON body"}
-    return _check_sender(body) or _check_to(body) or _check_content(body)
+    return _check_sender(body) or _check_reply_to(body) or _check_to(body) or _check_content(body)
+
+
+def _check_reply_to(body: dict[str, Any]) -> dict[str, str] | None:
+    """``replyTo`` is optional; when present it is one object with a valid ``email``."""
+    if "replyTo" not in body:
+        return None
+    reply_to = body["replyTo"]
+    if not isinstance(reply_to, dict) or not EMAIL.match(str(reply_to.get("email", ""))):
+        return {"code": "invalid_parameter", "message": "replyTo email is not valid"}
+    return None
 
 
 def _check_sender(body: dict[str, Any]) -> dict[str, str] | None:
@@ -278,6 +289,26 @@ def _check_content(body: dict[str, Any]) -> dict[str, str] | None:
         return {"code": "invalid_parameter", "message": "tags should be an array of strings"}
     if "headers" in body and not isinstance(body["headers"], dict):
         return {"code": "invalid_parameter", "message": "headers should be an object"}
+    return _check_attachment(body)
+
+
+def _check_attachment(body: dict[str, Any]) -> dict[str, str] | None:
+    """``attachment``: a list of ``{"name", "content"}`` (base64) or ``{"url"}`` objects."""
+    if "attachment" not in body:
+        return None
+    items = body["attachment"]
+    if not isinstance(items, list) or not items:
+        return {"code": "invalid_parameter", "message": "attachment should be an array of objects"}
+    for item in items:
+        if not isinstance(item, dict) or not (item.get("url") or item.get("content")):
+            return {"code": "invalid_parameter", "message": "attachment needs url or content"}
+        if item.get("content"):
+            try:
+                base64.b64decode(str(item["content"]), validate=True)
+            except ValueError:
+                return {"code": "invalid_parameter", "message": "attachment content is not base64"}
+            if not str(item.get("name", "")).lower().endswith(".pdf"):
+                return {"code": "invalid_parameter", "message": "attachment name needs an allowed extension"}
     return None
 
 

@@ -126,6 +126,22 @@ class FakeLLMServer(ScriptedServer):
         self.inflight = 0
         self.max_inflight = 0
         self.closing = threading.Event()
+        # -- LLM spend and provider limits: a prompt cache, RPM/TPM limits, a concurrency cap --
+        self.cache: PromptCache | None = None  # model_caching() sets it: usage reports cache hits
+        self.limits: MinuteLimits | None = None  # enforce_limits() sets it: 429 over RPM/TPM
+        self.max_concurrency = 0  # > 0: a 429 for a call above this many in flight (DeepSeek)
+        self.answered_429 = 0  # 429s the limits and the cap sent (scripted ones not counted)
+        self.tokens_served = 0  # tokens of the calls answered with 200
+
+    def model_caching(self) -> FakeLLMServer:
+        """Report cached prompt tokens the way the provider's cache would (see PromptCache)."""
+        self.cache = PromptCache(self.flavour)
+        return self
+
+    def enforce_limits(self, rpm: int, tpm: int) -> FakeLLMServer:
+        """Answer 429 (with ``retry-after``) over ``rpm`` requests or ``tpm`` tokens a minute."""
+        self.limits = MinuteLimits(rpm, tpm)
+        return self
 
     @property
     def base_url(self) -> str:
@@ -146,6 +162,8 @@ class FakeLLMServer(ScriptedServer):
         text = content if isinstance(content, str) else json.dumps(content)
         prompt = sum(len(str(m.get("content", ""))) for m in request.get("messages", [])) // 4 + 1
         usage = {"prompt_tokens": prompt, "completion_tokens": len(text) // 4 + 1, "cached_tokens": 0}
+        if self.cache is not None:
+            usage["cached_tokens"] = self.cache.lookup(request, prompt)
         usage.update(behaviour.usage or {})
         return self._shape(request, text, behaviour.finish_reason, usage)
 
@@ -192,7 +210,8 @@ class _Handler(QuietHandler):
         raw = self.rfile.read(length)
         body = json.loads(raw or b"{}")
         with self.fake.lock:
-            self.fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            self.fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                       "at": time.time()})
         if self.path not in ("/v1/chat/completions", "/chat/completions"):
             return self._error(404, {"message": "Not found", "type": "invalid_request_error",
                                      "param": None, "code": None})
@@ -202,7 +221,14 @@ class _Handler(QuietHandler):
         with self.fake.lock:
             self.fake.inflight += 1
             self.fake.max_inflight = max(self.fake.max_inflight, self.fake.inflight)
+            over_cap = 0 < self.fake.max_concurrency < self.fake.inflight
         try:
+            if over_cap:
+                self.fake.answered_429 += 1
+                return self._error(429, {"message": "Too many concurrent requests", "type": "rate_limit",
+                                         "param": None, "code": "rate_limit_exceeded"})
+            if self.fake.limits is not None and behaviour.kind == "answer":
+                return self._send_limited(body, behaviour)
             self._send_behaviour(body, behaviour)
         finally:
             with self.fake.lock:
@@ -224,6 +250,25 @@ class _Handler(QuietHandler):
         if behaviour.kind == "trickle":
             return self._trickle(payload, behaviour)
         return self._send(200, payload, "application/json", {})
+
+    def _send_limited(self, body: dict[str, Any], behaviour: Behaviour) -> None:
+        """An answer under the minute limits: 429 with retry-after when it does not fit."""
+        limits = self.fake.limits
+        assert limits is not None
+        completion = self.fake.completion_body(body, behaviour)
+        tokens = int(completion["usage"]["total_tokens"])
+        with self.fake.lock:
+            admitted, headers = limits.admit(tokens)
+            if admitted:
+                self.fake.tokens_served += tokens
+            else:
+                self.fake.answered_429 += 1
+        if not admitted:
+            return self._error(429, {"message": "Rate limit reached for tokens", "type": "tokens",
+                                     "param": None, "code": "rate_limit_exceeded"}, headers)
+        if behaviour.delay:
+            self.fake.closing.wait(behaviour.delay)
+        self._send(200, json.dumps(completion).encode(), "application/json", headers)
 
     def _trickle(self, payload: bytes, behaviour: Behaviour) -> None:
         interval = float(behaviour.headers.get("interval", "0.1"))
@@ -259,7 +304,7 @@ class _Handler(QuietHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
         self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
-        if self.fake.flavour == "openai":
+        if self.fake.flavour == "openai" and self.fake.limits is None:
             for name, value in (("x-ratelimit-limit-requests", "60"),
                                 ("x-ratelimit-remaining-requests", "59"),
                                 ("x-ratelimit-limit-tokens", "150000"),
@@ -271,20 +316,112 @@ class _Handler(QuietHandler):
             self.send_header("x-ds-trace-id", uuid.uuid4().hex)
 
 
+class PromptCache:
+    """A provider's prompt cache, by prefix: a prompt's cached tokens are its longest common
+    prefix with an earlier prompt (about 4 characters a token, as the usage counts). DeepSeek
+    caches whole 64-token units of any earlier prompt of the account; OpenAI caches from 1024
+    tokens, in 128-token steps, among prompts routed together (same ``prompt_cache_key``, else
+    the same first 256 characters)."""
+
+    def __init__(self, flavour: str) -> None:
+        self.flavour = flavour
+        self.seen: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+
+    def lookup(self, request: dict[str, Any], prompt_tokens: int) -> int:
+        text = "".join(str(m.get("content", "")) for m in request.get("messages", []))
+        if self.flavour == "deepseek":
+            route = "account"
+        else:
+            route = str(request.get("prompt_cache_key") or text[:256])
+        with self.lock:
+            earlier = self.seen.setdefault(route, [])
+            common = max((_common_prefix(text, old) for old in earlier), default=0)
+            earlier.append(text)
+            del earlier[:-200]
+        tokens = min(common // 4, prompt_tokens)
+        if self.flavour == "deepseek":
+            return tokens - tokens % 64
+        if prompt_tokens < 1024 or tokens < 1024:
+            return 0
+        return 1024 + (tokens - 1024) // 128 * 128
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix of two strings (binary search on slices)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class MinuteLimits:
+    """OpenAI-style limits: buckets of ``rpm`` requests and ``tpm`` tokens, refilled continuously
+    over a minute; a call is admitted when both have room for it (its real total tokens)."""
+
+    def __init__(self, rpm: int, tpm: int) -> None:
+        self.rpm, self.tpm = rpm, tpm
+        self.requests, self.tokens = float(rpm), float(tpm)
+        self.at = time.monotonic()
+
+    def admit(self, tokens: int) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        elapsed, self.at = now - self.at, now
+        self.requests = min(self.rpm, self.requests + elapsed * self.rpm / 60)
+        self.tokens = min(self.tpm, self.tokens + elapsed * self.tpm / 60)
+        admitted = self.requests >= 1 and self.tokens >= tokens
+        if admitted:
+            self.requests -= 1
+            self.tokens -= tokens
+        reset_requests = (self.rpm - self.requests) * 60 / self.rpm
+        reset_tokens = (self.tpm - self.tokens) * 60 / self.tpm
+        headers = {"x-ratelimit-limit-requests": str(self.rpm),
+                   "x-ratelimit-limit-tokens": str(self.tpm),
+                   "x-ratelimit-remaining-requests": str(int(self.requests)),
+                   "x-ratelimit-remaining-tokens": str(int(self.tokens)),
+                   "x-ratelimit-reset-requests": f"{reset_requests:.3f}s",
+                   "x-ratelimit-reset-tokens": f"{reset_tokens:.3f}s"}
+        if not admitted:
+            short = max((1 - self.requests) * 60 / self.rpm, (tokens - self.tokens) * 60 / self.tpm, 0.001)
+            headers["retry-after-ms"] = str(max(round(short * 1000), 1))
+            headers["retry-after"] = str(max(round(short), 1))
+        return admitted, headers
+
+
 def exam_responder(body: dict[str, Any]) -> dict[str, Any]:
     """A competent fake examiner: drafts with the extractive generator, approves every draft."""
     from gabay.questions.models import Passage, QuestionTask
     from gabay.questions.offline.drafts import generate_drafts
 
-    task = json.loads(body["messages"][-1]["content"])
+    task = json.loads(body["messages"][1]["content"])  # the request (a re-ask appends after it)
     if task.get("task") == "validate_questions":
         return {"verdicts": [{"id": q["id"], "ok": True, "reason": ""} for q in task["questions"]]}
+    if task.get("task") == "answer_questions":  # the blind round trip: a competent student, no key
+        return blind_answers(task)
     wanted = sum(task["how_many"].values())
+    levels = task.get("bloom_levels") or {}  # asked as counts; the writer takes them as shares
     brief = QuestionTask(job_id="fake", document_id="fake", count=wanted,
                          question_types=list(task["how_many"]), difficulty=task["difficulty"],
+                         title=task.get("document_title", ""),
+                         bloom_mix={k: n / sum(levels.values()) for k, n in levels.items()} or None,
                          passages=[Passage(**p) for p in task["passages"]])
     drafts = generate_drafts(brief, wanted)
     return {"questions": [d.model_dump(exclude={"id"}) for d in drafts]}
+
+
+def blind_answers(task: dict[str, Any]) -> dict[str, Any]:
+    """Answers to ``answer_questions`` from the passages alone, by the offline answerer."""
+    from gabay.questions.models import Draft, Passage
+    from gabay.questions.round_trip import answer_offline
+
+    passages = [Passage(**p) for p in task["passages"]]
+    return {"answers": [{"id": q["id"], "answer": answer_offline(
+        Draft(id=q["id"], type=q["type"], question=q["question"], options=q.get("options") or [], answer="",
+              passage_id=""), passages)} for q in task["questions"]]}
 
 
 def running(flavour: str = "openai", **kwargs: Any) -> AbstractContextManager[FakeLLMServer]:

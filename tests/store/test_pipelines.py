@@ -112,8 +112,14 @@ def test_a_question_result_is_stored_once_and_a_retry_does_not_validate_again(
     row = store.question_result("lesson-42")
     assert row is not None and row["document_id"] == "photosynthesis"
     assert [a["question"]["id"] for a in row["accepted"]] == [q.id for q in concluded[0].questions]
-    assert all(a["verdict"] == {"ok": True, "by": "offline:extractive-v1", "checks": [
-        "structure", "duplicates", "answer supported by its passage"]} for a in row["accepted"])
+    checks = ["structure", "duplicates", "item-writing flaws", "blind round trip",
+              "answer supported by its passage"]
+    for accepted in row["accepted"]:  # the verdict with the question's scores (the quality gate)
+        verdict = accepted["verdict"]
+        assert {k: verdict[k] for k in ("ok", "by", "checks")} == {
+            "ok": True, "by": "offline:extractive-v1", "checks": checks}
+        assert verdict["flaws"] == [] and verdict["level"] == accepted["question"]["bloom_level"]
+        assert verdict["round_trip"]["agreed"] is True and verdict["round_trip"]["by"] == "offline"
     assert [r["reason"] for r in row["rejected"]] == [r.reason for r in task.rejected]
     assert [c["stage"] for c in store.calls("lesson-42")] == [c.stage for c in record.calls]
     assert store.counts()["question_results"] == 1

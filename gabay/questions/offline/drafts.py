@@ -1,66 +1,116 @@
 """The offline provider: real questions from the passages, extractive and deterministic.
 
-Used when no LLM key is configured. Every question comes from one sentence of a passage (its
-``evidence``): multiple choice blanks a key term and offers distractors drawn from the document's
-own key terms of the same kind; true/false states the sentence as it is, or with one term swapped
-for another of the same kind; short answer asks for a defined term ("X is called Y", "X, also
-called Y", "X is Y") or fills a blank. Validation checks each draft against the source text.
-Same input, same output: choices are ordered by content hashes, never by chance.
+Used when no LLM key is configured. Every question comes from sentences of a passage (its
+``evidence``) and aims at a Bloom level (:func:`gabay.questions.bloom.plan`):
+
+- remember: multiple choice blanks a key term and offers distractors of the same kind drawn from
+  the document; true/false states the sentence as it is, or with one term swapped for another of
+  the same kind that fits the same slot; short answer asks for a defined term or fills a blank;
+- understand: which description fits a defined term, or "Which statement about X is true?" (one
+  sentence of the text, two or three with a term swapped) - see :mod:`gabay.questions.offline.levels`;
+- analyse: what a cause leads to (or what caused an effect), from the text's causal sentences;
+  which of its dated events came first (or last).
+
+Difficulty changes the distractors (easy: the least related terms of the same kind, hard: the
+terms used in the closest contexts, see :mod:`gabay.questions.offline.closeness`) and, without a
+requested mix, the levels asked. Every draft passes the item-writing-flaw rules
+(:mod:`gabay.questions.flaws`) or is not offered. Same input, same output: choices are ordered by
+content hashes, never by chance.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
+from collections import Counter
 
-from gabay.questions.models import Draft, Passage, QuestionTask, QuestionType, normalize
-from gabay.questions.offline.terms import Term, contains, key_terms, sentences
+from gabay.questions.bloom import DIFFICULTY_LEVELS, plan
+from gabay.questions.flaws import FlawContext, find_flaws
+from gabay.questions.models import BloomLevel, Draft, Passage, QuestionTask, normalize
+from gabay.questions.offline.closeness import Contexts
+from gabay.questions.offline.levels import MAKERS, Maker
+from gabay.questions.offline.terms import key_terms, sentences
+from gabay.questions.offline.writer import BLANK, TF_PREFIX, Writer
 
-BLANK = "_____"
-TF_PREFIX = "True or false: "
-_KIND_PREFERENCE = {"defined": 0, "name": 1, "year": 2, "month": 3, "term": 4}
-_CALLED = re.compile(r"^(?P<x>.{8,120}?),? (?P<verb>is|are|was|were) (?:often |also |usually )?"
-                     r"(?:called|known as) (?:the )?(?P<y>[^,;()]{2,60}?)\.?$")
-_ALSO = re.compile(r"^(?P<x>[^,]{4,80}), (?:also )?(?:called|known as) (?:the )?(?P<y>[^,]{2,60}),")
-_IS = re.compile(r"^(?P<x>[A-Z][\w -]{2,40}?) (?P<verb>is|are) (?:simply )?(?P<y>(?:the|a|an) [^,;]{8,140}?)"
-                 r"(?:[,;].*)?\.$")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+__all__ = ["BLANK", "TF_PREFIX", "generate_drafts"]
+_PRONOUN_START = re.compile(r"^(it|its|he|she|his|her|they|their|these|this|those)\b", re.IGNORECASE)
 
 
 def generate_drafts(task: QuestionTask, wanted: int) -> list[Draft]:
-    """Up to ``wanted`` drafts, cycling through the requested types."""
-    terms = key_terms([p.text for p in task.passages])
+    """Up to ``wanted`` drafts, cycling through the requested types, aiming at the planned levels."""
+    writer = _writer(task)
     used = {normalize(q.evidence) for q in task.accepted}
     slots = _ordered_sentences(task)
-    makers = {"multiple_choice": _multiple_choice, "true_false": _true_false,
-              "short_answer": _short_answer}
+    levels = plan(wanted, task.bloom_mix, task.difficulty)
+    cycle = DIFFICULTY_LEVELS[task.difficulty]
     drafts: list[Draft] = []
-    exhausted: set[str] = set()
-    position = 0
-    while len(drafts) < wanted and len(exhausted) < len(task.question_types):
-        qtype = task.question_types[position % len(task.question_types)]
-        position += 1
-        if qtype in exhausted:
-            continue
-        for passage, sentence in slots:
-            if normalize(sentence) in used:
+    exhausted: set[tuple[str, str]] = set()
+    types = task.question_types
+    per_type: Counter[str] = Counter()
+    for position in range(wanted * 3):
+        if len(drafts) >= wanted:
+            break
+        rotated = [types[(position + i) % len(types)] for i in range(len(types))]
+        if task.bloom_mix:  # the requested level first, in whichever type can ask it
+            choices = [(lv, t) for lv in _fallbacks(levels[len(drafts)]) for t in rotated]
+        else:  # the type's turn, at the difficulty's level for its n-th question
+            level = cycle[per_type[rotated[0]] % len(cycle)]
+            choices = [(lv, rotated[0]) for lv in _fallbacks(level)]
+        draft = None
+        for tried, qtype in choices:
+            if (qtype, tried) in exhausted:
                 continue
-            draft = makers[qtype](task, passage, sentence, terms, len(drafts))
+            draft = _first_fitting(writer, MAKERS[tried][qtype], slots, used, len(drafts))
             if draft is not None:
-                used.add(normalize(sentence))
-                drafts.append(draft)
                 break
-        else:
-            exhausted.add(qtype)
+            exhausted.add((qtype, tried))
+        if draft is None:
+            if all((t, lv) in exhausted for t in types for lv in _fallbacks("analyse")):
+                break
+            continue
+        per_type[draft.type] += 1
+        used.add(normalize(draft.evidence))
+        writer.asked.add(draft.question)
+        drafts.append(draft)
     return drafts
 
 
+def _writer(task: QuestionTask) -> Writer:
+    texts = [p.text for p in task.passages]
+    terms = key_terms(texts)
+    titles = [task.title, *sorted({p.headings[0] for p in task.passages if p.headings})]
+    return Writer(task, terms, Contexts(texts, terms), FlawContext(titles=titles, passages=texts),
+                  asked={q.question for q in task.accepted})
+
+
+def _fallbacks(level: BloomLevel) -> list[BloomLevel]:
+    """The level asked for, then the ones below it the offline writer can write."""
+    order: list[BloomLevel] = ["analyse", "understand", "remember"]
+    if level not in order:
+        level = "analyse" if level in ("apply", "evaluate", "create") else "remember"
+    return order[order.index(level):]
+
+
+def _first_fitting(writer: Writer, maker: Maker | None, slots: list[tuple[Passage, str]],
+                   used: set[str], index: int) -> Draft | None:
+    """The first draft ``maker`` writes from an unused sentence that the flaw rules pass."""
+    if maker is None:
+        return None
+    for passage, sentence in slots:
+        if normalize(sentence) in used:
+            continue
+        draft = maker(writer, passage, sentence, index)
+        if draft is not None and not find_flaws(draft, writer.flaw_context):
+            return draft
+    return None
+
+
 def _ordered_sentences(task: QuestionTask) -> list[tuple[Passage, str]]:
-    """Sentences round-robin across passages; short ones first for easy, long ones for hard."""
-    per_passage = [[(p, s) for s in sentences(p.text)] for p in task.passages]
+    """Sentences round-robin across passages; short ones first for easy, long ones for hard.
+
+    Sentences that open with a pronoun ("It began in 1896") are left out: out of their paragraph
+    they do not say what they are about.
+    """
+    per_passage = [[(p, s) for s in sentences(p.text) if not _PRONOUN_START.match(s)] for p in task.passages]
     if task.difficulty != "medium":
         for group in per_passage:
             group.sort(key=lambda ps: len(ps[1]), reverse=task.difficulty == "hard")
@@ -70,116 +120,3 @@ def _ordered_sentences(task: QuestionTask) -> list[tuple[Passage, str]]:
     return ordered
 
 
-def _key_term(task: QuestionTask, sentence: str, terms: list[Term]) -> Term | None:
-    """The term to ask about: once in the sentence, most important kind first, longest first."""
-    present = [t for t in terms if contains(sentence, t.text) == 1 and len(t.text) < len(sentence) * 0.6]
-    present.sort(key=lambda t: (_KIND_PREFERENCE[t.kind], -len(t.text), t.text))
-    if not present:
-        return None
-    return present[(task.round - 1) % len(present)]
-
-
-def _distractors(answer: Term, sentence: str, terms: list[Term], needed: int = 3) -> list[str]:
-    """Other key terms of the same kind (then any non-date kind), absent from the sentence."""
-    def fits(term: Term, chosen: list[str]) -> bool:
-        text = term.text.casefold()
-        return not contains(sentence, term.text) and all(
-            text not in other.casefold() and other.casefold() not in text
-            for other in [answer.text, *chosen])
-
-    chosen: list[str] = []
-    pools = [[t for t in terms if t.family == answer.family]]
-    if answer.family not in ("year", "month"):
-        pools.append([t for t in terms if t.family not in ("year", "month", answer.family)])
-    for pool in pools:
-        for term in sorted(pool, key=lambda t: _digest(sentence, t.text)):
-            if len(chosen) < needed and fits(term, chosen):
-                chosen.append(term.text)
-    if answer.kind == "year" and len(chosen) < needed:
-        for offset in (1, -1, 2, -2, 3, -3, 4, -4):
-            year = str(int(answer.text) + offset)
-            if len(chosen) < needed and year not in chosen and not contains(sentence, year):
-                chosen.append(year)
-    return chosen if len(chosen) == needed else []
-
-
-def _blank(sentence: str, term: str) -> str:
-    return re.sub(rf"(?<![\w-]){re.escape(term)}(?![\w-])", BLANK, sentence, count=1, flags=re.IGNORECASE)
-
-
-def _draft(task: QuestionTask, index: int, qtype: QuestionType, question: str, answer: str,
-           passage: Passage, sentence: str, options: list[str] | None = None) -> Draft:
-    return Draft(id=f"r{task.round}-d{index + 1}", type=qtype, question=question,
-                 options=options or [], answer=answer, passage_id=passage.id, evidence=sentence)
-
-
-def _multiple_choice(task: QuestionTask, passage: Passage, sentence: str, terms: list[Term],
-                     index: int) -> Draft | None:
-    term = _key_term(task, sentence, terms)
-    if term is None:
-        return None
-    wrong = _distractors(term, sentence, terms)
-    if not wrong:
-        return None
-    answer = _as_in(sentence, term.text)
-    options = sorted([answer, *wrong], key=lambda o: _digest(sentence, o))
-    noun = {"year": "year", "month": "month", "name": "name"}.get(term.kind, "term")
-    question = f"Which {noun} best completes the sentence? \"{_blank(sentence, term.text)}\""
-    return _draft(task, index, "multiple_choice", question, answer, passage, sentence, options)
-
-
-def _true_false(task: QuestionTask, passage: Passage, sentence: str, terms: list[Term],
-                index: int) -> Draft | None:
-    true = int(_digest(sentence)[:2], 16) % 2 == 0
-    if true:
-        return _draft(task, index, "true_false", TF_PREFIX + sentence, "True", passage, sentence)
-    term = _key_term(task, sentence, terms)
-    wrong = _distractors(term, sentence, terms, needed=1) if term else []
-    if term is None or not wrong:
-        return None
-    statement = re.sub(rf"(?<![\w-]){re.escape(term.text)}(?![\w-])", wrong[0], sentence, count=1,
-                       flags=re.IGNORECASE)
-    statement = statement[0].upper() + statement[1:]
-    return _draft(task, index, "true_false", TF_PREFIX + statement, "False", passage, sentence)
-
-
-def _short_answer(task: QuestionTask, passage: Passage, sentence: str, terms: list[Term],
-                  index: int) -> Draft | None:
-    for clause in sentence.split("; "):
-        asked = _definition_question(clause)
-        if asked:
-            return _draft(task, index, "short_answer", asked[0], asked[1], passage, sentence)
-    term = _key_term(task, sentence, terms)
-    if term is None:
-        return None
-    question = f"Fill in the blank: \"{_blank(sentence, term.text)}\""
-    return _draft(task, index, "short_answer", question, _as_in(sentence, term.text), passage, sentence)
-
-
-def _definition_question(clause: str) -> tuple[str, str] | None:
-    """(question, answer) from "X is called Y", "X, also called Y, ..." or "X is Y."."""
-    if match := _ALSO.match(clause):
-        return f"What is another name for {_lower_first(match['x'])}?", match["y"].strip()
-    if match := _CALLED.match(clause):
-        subject = re.sub(r"^\w+, ", "", match["x"])
-        if len(re.findall(r"\w+", subject)) >= 3:
-            return f"What {match['verb']} {_lower_first(subject)} called?", match["y"].strip()
-    if match := _IS.match(clause):
-        return f"What {match['verb']} {_lower_first(match['x'])}?", match["y"].strip()
-    return None
-
-
-def _lower_first(text: str) -> str:
-    """Lower-case the first word unless the text starts with a name ("Jose Rizal")."""
-    words = text.split()
-    if not words or not words[0][:1].isupper() or words[0][1:] != words[0][1:].lower():
-        return text
-    if len(words) > 1 and words[1][:1].isupper():
-        return text
-    return text[0].lower() + text[1:]
-
-
-def _as_in(sentence: str, term: str) -> str:
-    """The term as the sentence writes it (its case)."""
-    match = re.search(rf"(?<![\w-]){re.escape(term)}(?![\w-])", sentence, flags=re.IGNORECASE)
-    return match.group(0) if match else term

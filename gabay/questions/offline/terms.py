@@ -116,3 +116,26 @@ def _frequent_terms(texts: list[str]) -> list[str]:
 def _content(word: str) -> bool:
     return (len(word) >= 4 and word.casefold() not in _NOT_TERMS and not word.isdigit()
             and not word.endswith(("ed", "ly", "ing")))
+
+
+_DATED = re.compile(r"^(?:In|On|By) (?:(?P<day>\d{1,2}) )?(?:(?P<month>[A-Z][a-z]+) )?"
+                    r"(?P<year>1[5-9]\d\d|20\d\d),? (?P<event>[^;]{10,200})\.$")
+
+
+def dated_event(sentence: str) -> tuple[tuple[int, int, int], str] | None:
+    """``((year, month, day), event)`` of "In December 1897, Aguinaldo signed ...": the event capitalised.
+
+    Only sentences that open with their date, and whose event names no other year.
+    """
+    match = _DATED.match(sentence.strip())
+    if not match or _YEAR.search(match["event"]):
+        return None
+    if match["month"] and match["month"].casefold() not in MONTHS:
+        return None
+    month = list(MONTH_ORDER).index(match["month"].casefold()) + 1 if match["month"] else 0
+    event = match["event"].strip()
+    return (int(match["year"]), month, int(match["day"] or 0)), event[0].upper() + event[1:]
+
+
+MONTH_ORDER = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+               "october", "november", "december")

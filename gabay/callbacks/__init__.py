@@ -1,0 +1,1 @@
+"""Signed result callbacks of any job (questions, feedback): signing, the POST, the recorded delivery."""
