@@ -13,7 +13,8 @@ the missing questions, its validation. Feedback: the five sample submissions
 (examples/submissions, one form), one email each, on OpenAI (the default) and on DeepSeek.
 
 "Before" is the prompt order of the last commit: its ``gabay/questions/prompts.py`` and
-``gabay/feedback/prompts.py`` are read with ``git show HEAD:<path>`` and loaded as modules, and
+``gabay/feedback/prompts.py`` are read with ``git show <BEFORE>:<path>`` (``BEFORE``: the last
+commit with the old prompt order) and loaded as modules, and
 no ``prompt_cache_key`` is sent; "after" is the working tree's prompts and cache keys. Both run
 the same flow, chain and fake servers. The token counts, caches and prices are models: the
 figures compare the two orders, they are not a bill.
@@ -51,6 +52,8 @@ from tests.support.feedback_samples import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-key"
+#: The last commit whose prompts had the old order (language, topic and counts before the passages).
+BEFORE = "a749ee46ff39a2d00ee875c644755d33dc100a14"
 DOCUMENTS = sorted((ROOT / "examples" / "documents").glob("*.md"))
 SUBMISSIONS = ("all-wrong", "mixed-score", "perfect-score", "tagalog", "with-open-question")
 COUNT = 5
@@ -58,10 +61,10 @@ COUNT = 5
 
 def head_module(path: str, name: str) -> types.ModuleType:
     """``path`` as it is in the last commit, loaded as a module (its imports resolve as today)."""
-    source = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True,
+    source = subprocess.run(["git", "show", f"{BEFORE}:{path}"], cwd=ROOT, capture_output=True, text=True,
                             check=True).stdout
     module = types.ModuleType(name)
-    exec(compile(source, f"HEAD:{path}", "exec"), module.__dict__)  # our own file, from git
+    exec(compile(source, f"{BEFORE}:{path}", "exec"), module.__dict__)  # our own file, from git
     return module
 
 
@@ -152,7 +155,7 @@ def main() -> None:
     old_questions = head_module("gabay/questions/prompts.py", "head_question_prompts")
     old_feedback = head_module("gabay/feedback/prompts.py", "head_feedback_prompts")
     results: dict[str, dict[str, Any]] = {}
-    for label, prompts, build, keyed in (("before (HEAD)", old_questions, old_feedback.build_prompt, False),
+    for label, prompts, build, keyed in (("before (old)", old_questions, old_feedback.build_prompt, False),
                                          ("after", question_prompts, feedback_prompts.build_prompt, True)):
         with fake.running("deepseek", api_key=KEY, responder=half_validator) as deepseek, \
                 fake.running("openai", api_key=KEY, responder=half_validator) as openai_server:

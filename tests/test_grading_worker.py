@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -24,18 +23,9 @@ from gabay.settings import Settings, load_settings
 from gabay.store.results import ResultsStore
 from gabay.store.schema import upgrade
 from tests.support import grading_actors
-from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, sample
+from tests.support.feedback_samples import EXPECTED, SAMPLE_NAMES, without_points
 from tests.support.feedback_workers import wait_for_job, worker_env
 from tests.support.polling import wait_for
-
-
-def without_points(name: str) -> dict[str, Any]:
-    """A sample whose keyed answers lost their points: code must grade them."""
-    data = sample(name)
-    for answer in data["answers"]:
-        if (answer.get("correct_answer") or "").strip():
-            answer.pop("points", None)
-    return data
 
 
 def test_a_submission_to_grade_goes_to_the_grading_queue_first(broker: GabayBroker,

@@ -80,6 +80,7 @@ def test_a_pause_announced_on_the_signal_channel_holds_at_once_and_a_silent_flag
         idle_workers, redis_client: redis.Redis, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     flags = PauseFlags(redis_client, settings)
     flags.pause([actors.TEST_QUEUE])
+    time.sleep(0.5)  # the promise: within about 0.5 s of pause() no process starts a job
     actors.record.send("paused")
     time.sleep(1.0)  # a window in which it must not start
     assert "paused" not in recorded(redis_client, settings)

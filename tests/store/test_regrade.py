@@ -16,17 +16,9 @@ from gabay.grading.exam_regrade import regrade_exam
 from gabay.grading.key import AnswerKey, key_from_submission
 from gabay.settings import Settings
 from gabay.store.results import ResultsStore
-from tests.support.feedback_samples import sample
+from tests.support.feedback_samples import without_points
 
 FORM = "form-bio-7-photosynthesis"
-
-
-def without_points(name: str) -> dict[str, Any]:
-    data = sample(name)
-    for answer in data["answers"]:
-        if (answer.get("correct_answer") or "").strip():
-            answer.pop("points", None)
-    return data
 
 
 def new_key(data: dict[str, Any], version: int) -> AnswerKey:

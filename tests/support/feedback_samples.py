@@ -27,6 +27,15 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((SUBMISSIONS / f"{name}.json").read_text())
 
 
+def without_points(name: str) -> dict[str, Any]:
+    """A sample whose keyed answers lost their points: code must grade them."""
+    data = sample(name)
+    for answer in data["answers"]:
+        if (answer.get("correct_answer") or "").strip():
+            answer.pop("points", None)
+    return data
+
+
 def hostile(name: str = "mixed-score", response_id: str | None = None) -> dict[str, Any]:
     """A sample whose student name, title and answers hold HTML, script tags and Jinja syntax."""
     data = copy.deepcopy(sample(name))
