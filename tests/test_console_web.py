@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from werkzeug.test import Client
 from gabay.broker import GabayBroker
 from gabay.cluster.cancel_requests import CancelRequests
 from gabay.jobs import JobRecord, JobStatus, JobStore, LLMCall, StageTiming
+from gabay.questions.models import parse_request
+from gabay.questions.stages import QuestionStages
 from gabay.queues import FORM_RESPONSE
 from gabay.settings import Settings
 from gabay.web import create_app
@@ -246,3 +249,21 @@ def test_retry_requeues_the_dead_letter_with_its_ids_and_reopens_the_job(
     assert JobStore(redis_client, settings).get("fb-dead").status is JobStatus.QUEUED
     again = post(web, "/jobs/fb-dead/retry", {"csrf_token": token_of(web), "confirm": "yes"})
     assert "not retried: it is queued" in again.get_data(as_text=True)
+
+
+def test_a_question_jobs_page_shows_each_accepted_questions_quality_scores(
+        web: Client, redis_client: redis.Redis, settings: Settings) -> None:
+    jobs = JobStore(redis_client, settings)
+    jobs.create("questions", "lesson-scores")
+    document = Path(__file__).resolve().parents[1] / "examples" / "documents" / "photosynthesis.md"
+    request = parse_request({"request_id": "lesson-scores", "count": 3, "document": {
+        "id": "photosynthesis", "title": "Photosynthesis", "text": document.read_text()}})
+    stages = QuestionStages(jobs, settings, results=None)
+    stages.succeed("lesson-scores", *stages.conclude(stages.validate(stages.draft(
+        stages.retrieve("lesson-scores", request)))))
+
+    html = web.get("/jobs/lesson-scores", auth=AUTH).get_data(as_text=True)
+
+    assert html.count('<tr class="question">') == 3
+    assert "agrees (offline)" in html and 'id="questions"' in html
+    assert any(level in html for level in ("remember", "understand", "analyse"))

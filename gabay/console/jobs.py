@@ -92,6 +92,7 @@ class JobConsole:
             cancel_ignored=record.details.get("cancel_ignored"),
             dead_letter=self._dead_letter(job_id),
             callback=_callback(record),
+            questions=question_scores(record),
         )
         view["can_cancel"] = self._cancel_refusal(record) is None
         view["can_retry"] = view["dead_letter"] is not None and record.status in RETRYABLE
@@ -180,6 +181,28 @@ def summary(record: JobRecord) -> dict[str, Any]:
             "updated_at": record.updated_at, "tokens": record.total_tokens,
             "cost_usd": record.cost_usd, "calls": len(record.calls),
             "error": scrub(record.error, 300) if record.error else None}
+
+
+def question_scores(record: JobRecord) -> list[dict[str, Any]]:
+    """Each accepted question of a question job with the scores it passed the quality gate with.
+
+    The questions are the teacher's document's, not anyone's personal data; the rejected drafts
+    and their reasons are in the stored result (``question_results.rejected``).
+    """
+    result = record.result if record.kind == "questions" and isinstance(record.result, dict) else {}
+    rows = []
+    for number, question in enumerate(result.get("questions") or [], start=1):
+        if not isinstance(question, dict):
+            continue
+        quality = question.get("quality") if isinstance(question.get("quality"), dict) else {}
+        trip = quality.get("round_trip") if isinstance(quality.get("round_trip"), dict) else None
+        verdict = "-" if trip is None else "agrees" if trip.get("agreed") else "disagrees"
+        rows.append({"number": number, "type": question.get("type", ""),
+                     "question": scrub(str(question.get("question", "")), 120),
+                     "level": quality.get("bloom_level") or question.get("bloom_level") or "-",
+                     "flaws": len(quality.get("flaws") or []),
+                     "round_trip": verdict if trip is None else f"{verdict} ({trip.get('by', '')})"})
+    return rows
 
 
 def references(record: JobRecord) -> list[dict[str, str]]:
