@@ -194,8 +194,10 @@ def question_scores(record: JobRecord) -> list[dict[str, Any]]:
     for number, question in enumerate(result.get("questions") or [], start=1):
         if not isinstance(question, dict):
             continue
-        quality = question.get("quality") if isinstance(question.get("quality"), dict) else {}
-        trip = quality.get("round_trip") if isinstance(quality.get("round_trip"), dict) else None
+        found = question.get("quality")
+        quality: dict[str, Any] = found if isinstance(found, dict) else {}
+        found_trip = quality.get("round_trip")
+        trip: dict[str, Any] | None = found_trip if isinstance(found_trip, dict) else None
         verdict = "-" if trip is None else "agrees" if trip.get("agreed") else "disagrees"
         rows.append({"number": number, "type": question.get("type", ""),
                      "question": scrub(str(question.get("question", "")), 120),
