@@ -47,10 +47,26 @@ BUDGET_TTL_MS = 3_600_000
 #: The reason of a hold set because the account is out of quota or balance (not a rate limit).
 QUOTA_HOLD_REASON = "quota exhausted"
 
+# refilled(budget, rpm, tpm, headroom, now, credit): the budget's limits (learned ones first, else
+# the configured), its caps (limits x headroom) and its request and token buckets refilled at the
+# caps' rate since its last write, ``credit`` tokens added; the buckets never pass the caps.
+_REFILLED = """
+local function refilled(budget, default_rpm, default_tpm, headroom, now, credit)
+  local b = redis.call('HMGET', budget, 'limit_requests', 'limit_tokens', 'requests', 'tokens', 'ts')
+  local rpm = tonumber(b[1]) or default_rpm
+  local tpm = tonumber(b[2]) or default_tpm
+  local cap_r, cap_t = rpm * headroom, tpm * headroom
+  local elapsed = math.max(now - (tonumber(b[5]) or now), 0)
+  local req = math.min(cap_r, (tonumber(b[3]) or cap_r) + elapsed * cap_r / 60000)
+  local tok = math.min(cap_t, (tonumber(b[4]) or cap_t) + elapsed * cap_t / 60000 + credit)
+  return rpm, tpm, cap_r, cap_t, req, tok
+end
+"""
+
 # KEYS: budget hash, hold key, in-flight set.
 # ARGV: tokens, rpm, tpm, concurrency, ticket, ticket ttl ms, headroom (0..1).
 # Returns {granted (1/0), wait ms, reason}.
-ACQUIRE_LUA = """
+ACQUIRE_LUA = _REFILLED + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local hold = redis.call('PTTL', KEYS[2])
@@ -59,17 +75,8 @@ if hold > 0 then
 end
 local est = tonumber(ARGV[1])
 local headroom = tonumber(ARGV[7])
-local b = redis.call('HMGET', KEYS[1], 'limit_requests', 'limit_tokens', 'requests', 'tokens', 'ts')
-local rpm = tonumber(b[1]) or tonumber(ARGV[2])
-local tpm = tonumber(b[2]) or tonumber(ARGV[3])
-local cap_r = rpm * headroom
-local cap_t = tpm * headroom
-local last = tonumber(b[5]) or now
-local req = tonumber(b[3]) or cap_r
-local tok = tonumber(b[4]) or cap_t
-local elapsed = math.max(now - last, 0)
-req = math.min(cap_r, req + elapsed * cap_r / 60000)
-tok = math.min(cap_t, tok + elapsed * cap_t / 60000)
+local rpm, tpm, cap_r, cap_t, req, tok = refilled(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+                                                 headroom, now, 0)
 local conc = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if conc > 0 and redis.call('ZCARD', KEYS[3]) >= conc then
@@ -96,7 +103,7 @@ return {1, 0, 'ok'}
 # KEYS: budget hash, in-flight set.
 # ARGV: ticket, estimate, actual tokens, rpm, tpm, headroom, limit_requests, limit_tokens,
 #       remaining_requests, remaining_tokens ('' when unknown).
-SETTLE_LUA = """
+SETTLE_LUA = _REFILLED + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -111,17 +118,9 @@ local known = redis.call('HMGET', KEYS[1], 'limit_requests', 'limit_tokens')
 local learned = (ARGV[7] ~= '' and ARGV[7] ~= known[1]) or (ARGV[8] ~= '' and ARGV[8] ~= known[2])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'limit_requests', ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'limit_tokens', ARGV[8]) end
-local b = redis.call('HMGET', KEYS[1], 'limit_requests', 'limit_tokens', 'requests', 'tokens', 'ts')
-local rpm = tonumber(b[1]) or tonumber(ARGV[4])
-local tpm = tonumber(b[2]) or tonumber(ARGV[5])
-local cap_r = rpm * headroom
-local cap_t = tpm * headroom
-local last = tonumber(b[5]) or now
-local req = tonumber(b[3]) or cap_r
-local tok = tonumber(b[4]) or cap_t
-local elapsed = math.max(now - last, 0)
-req = math.min(cap_r, req + elapsed * cap_r / 60000)
-tok = math.min(cap_t, tok + elapsed * cap_t / 60000 + tonumber(ARGV[2]) - tonumber(ARGV[3]))
+-- the estimate reserved beyond the real usage goes back to the bucket
+local rpm, tpm, cap_r, cap_t, req, tok = refilled(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]),
+                                                 headroom, now, tonumber(ARGV[2]) - tonumber(ARGV[3]))
 -- What the provider says is left, less the margin and the calls still in flight here (it may
 -- not have counted them yet), when the limits were just learned or when the provider is nearly
 -- out (someone else uses the key): otherwise our own count is exact and already below its.
