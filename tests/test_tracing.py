@@ -38,7 +38,7 @@ from gabay.tracing.otel import OtelTracing
 from tests.fakes import llm_server
 from tests.fakes.brevo_server import FakeBrevo
 from tests.support.feedback_llm import feedback_responder
-from tests.support.feedback_samples import sample
+from tests.support.feedback_samples import sample, without_points
 from tests.support.feedback_workers import wait_for_job
 from tests.support.processes import ROOT
 
@@ -67,6 +67,22 @@ def by_name(spans: list[ReadableSpan], name: str) -> ReadableSpan:
     return span
 
 
+def feedback_through_a_worker(broker: GabayBroker, monkeypatch: pytest.MonkeyPatch, wired: Settings,
+                              submission: dict[str, Any], queues: set[str] | None = None) -> str:
+    """Send ``submission`` with the feedback context built from ``wired`` and run it to success
+    in an in-process worker on the real broker; returns the job id."""
+    monkeypatch.setattr(feedback_actor, "context", FeedbackContext.build(
+        wired, broker.client, guard=broker.ownership.check, enqueue=broker.enqueue))
+    worker = Worker(broker, queues=queues or {FORM_RESPONSE}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        job_id = process_form_response.send(submission)
+        wait_for_job(broker.client, broker.settings, job_id, JobStatus.SUCCEEDED, timeout=30)
+    finally:
+        worker.stop(timeout=10_000)
+    return str(job_id)
+
+
 def test_one_trace_from_send_through_the_stage_and_the_llm_call_to_brevo(
         traced: OtelTracing, spans: InMemorySpanExporter, broker: GabayBroker,
         redis_client: redis.Redis, settings: Settings, brevo: FakeBrevo, tmp_path: Path,
@@ -75,15 +91,7 @@ def test_one_trace_from_send_through_the_stage_and_the_llm_call_to_brevo(
         wired = load_settings(openai_api_key=openai.api_key, openai_base_url=openai.base_url,
                               brevo_api_key=brevo.api_key, brevo_base_url=brevo.base_url,
                               llm_timeout=10, email_outbox_dir=tmp_path / "outbox")
-        monkeypatch.setattr(feedback_actor, "context", FeedbackContext.build(
-            wired, broker.client, guard=broker.ownership.check, enqueue=broker.enqueue))
-        worker = Worker(broker, queues={FORM_RESPONSE}, worker_threads=1, worker_timeout=100)
-        worker.start()
-        try:
-            job_id = process_form_response.send(sample("mixed-score"))
-            wait_for_job(redis_client, settings, job_id, JobStatus.SUCCEEDED, timeout=30)
-        finally:
-            worker.stop(timeout=10_000)
+        job_id = feedback_through_a_worker(broker, monkeypatch, wired, sample("mixed-score"))
     assert len(brevo.accepted) == 1
 
     finished = list(spans.get_finished_spans())
@@ -116,21 +124,11 @@ def test_grading_then_feedback_is_one_trace_each_send_under_the_stage_that_made_
         traced: OtelTracing, spans: InMemorySpanExporter, broker: GabayBroker,
         redis_client: redis.Redis, settings: Settings, brevo: FakeBrevo, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    submission = sample("mixed-score")
-    for answer in submission["answers"]:  # keyed answers without points: graded by code first
-        if (answer.get("correct_answer") or "").strip():
-            answer.pop("points", None)
     wired = load_settings(brevo_api_key=brevo.api_key, brevo_base_url=brevo.base_url,
                           email_outbox_dir=tmp_path / "outbox")
-    monkeypatch.setattr(feedback_actor, "context", FeedbackContext.build(
-        wired, broker.client, guard=broker.ownership.check, enqueue=broker.enqueue))
-    worker = Worker(broker, queues={FORM_RESPONSE, GRADING}, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        job_id = process_form_response.send(submission)
-        wait_for_job(redis_client, settings, job_id, JobStatus.SUCCEEDED, timeout=30)
-    finally:
-        worker.stop(timeout=10_000)
+    # keyed answers without points: graded by code first
+    feedback_through_a_worker(broker, monkeypatch, wired, without_points("mixed-score"),
+                              queues={FORM_RESPONSE, GRADING})
 
     finished = list(spans.get_finished_spans())
     chain = [by_name(finished, name) for name in (
@@ -150,15 +148,7 @@ def test_a_failed_llm_call_ends_its_span_with_the_error(
         openai.script(*[llm_server.unauthorized()] * 3)
         wired = load_settings(openai_api_key=openai.api_key, openai_base_url=openai.base_url,
                               llm_timeout=10, email_outbox_dir=tmp_path / "outbox")
-        monkeypatch.setattr(feedback_actor, "context", FeedbackContext.build(
-            wired, broker.client, guard=broker.ownership.check, enqueue=broker.enqueue))
-        worker = Worker(broker, queues={FORM_RESPONSE}, worker_threads=1, worker_timeout=100)
-        worker.start()
-        try:
-            job_id = process_form_response.send(sample("mixed-score"))
-            wait_for_job(redis_client, settings, job_id, JobStatus.SUCCEEDED, timeout=30)
-        finally:
-            worker.stop(timeout=10_000)
+        feedback_through_a_worker(broker, monkeypatch, wired, sample("mixed-score"))
 
     finished = list(spans.get_finished_spans())
     chats = [s for s in finished if s.name.startswith("chat ")]
