@@ -90,7 +90,7 @@ def test_a_pause_announced_on_the_signal_channel_holds_at_once_and_a_silent_flag
     redis_client.hset(settings.keys.pause, actors.TEST_QUEUE, "1")  # set without telling anyone
     time.sleep(QUIET_INTERVAL + 1.0)  # the slow re-read while the process hears the signals
     actors.record.send("silently-paused")
-    time.sleep(1.0)
+    time.sleep(1.0)  # a window in which it must not start
     assert "silently-paused" not in recorded(redis_client, settings)
     flags.resume([actors.TEST_QUEUE])
     started_within(redis_client, settings, "silently-paused", 3)
